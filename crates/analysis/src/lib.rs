@@ -1,0 +1,467 @@
+//! The analysis core: from a post to explainable department flags, sentiment, risk and places.
+//!
+//! [`Analyzer`] is built once from the county configuration and the dictionaries and is then
+//! shared (`&self`, `Sync`) by every thread. Per post it normalises each field, scans it once with
+//! the shared automaton ([`matcher`]), evaluates the topic rules from the hits ([`rules`]),
+//! segments once with the shared segmenter for keywords, SimHash, sentiment and the learned
+//! router, and assigns departments ([`assign`]).
+//!
+//! No IO and no clock: dictionaries and configuration arrive as strings, output is a value.
+//! Locality never gates department assignment, and the language of a post never raises its risk.
+
+pub mod assign;
+pub mod config;
+pub mod eval;
+pub mod matcher;
+pub mod router;
+pub mod rules;
+pub mod sentiment;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use yuqing_domain::{Document, Field, Jurisdiction, Lang, TownshipKind, Unit, UnitKind};
+use yuqing_text::{Idf, Keyword, Normalized, Segmenter, Stopwords, normalize};
+
+pub use assign::{DepartmentHit, Via};
+pub use config::{ConfigErrors, ConfigIssue, CountyConfig};
+pub use router::{Policy, RouterModel};
+pub use sentiment::{Sentiment, SentimentLexicon};
+
+use matcher::{Hit, Matcher, MatcherBuilder, Use};
+use rules::RuleSet;
+
+/// The dictionary files, as text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dictionaries<'a> {
+    pub userdict: &'a str,
+    pub stopwords: &'a str,
+    pub positive: &'a str,
+    pub negative: &'a str,
+    pub negation: &'a str,
+    pub degree: &'a str,
+    pub risk: &'a str,
+    pub idf: &'a str,
+}
+
+/// Why an analyzer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("dictionaries/{file}: {message}")]
+    Dictionary { file: &'static str, message: String },
+    #[error("the rule automaton could not be built: {0}")]
+    Automaton(String),
+}
+
+/// Kind of a place named in a post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaceKind {
+    County,
+    Township,
+    Village,
+    Landmark,
+    Regiment,
+}
+
+#[derive(Debug, Clone)]
+struct Place {
+    name: String,
+    kind: PlaceKind,
+    township: Option<usize>,
+    jurisdiction: Jurisdiction,
+}
+
+#[derive(Debug, Clone)]
+struct RiskWord {
+    word: String,
+    weight: f32,
+    category: String,
+}
+
+/// A place named in a post.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlaceHit {
+    pub name: String,
+    pub kind: PlaceKind,
+    /// The township it lies in (the township itself for a township).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub township: Option<String>,
+    pub jurisdiction: Jurisdiction,
+}
+
+/// Risk of a post: a score in [0, 1] and the words behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Risk {
+    pub score: f32,
+    pub words: Vec<String>,
+    pub categories: Vec<String>,
+}
+
+/// One word occurrence that made a topic fire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceOut {
+    /// The rule's word as written (for a prefix, without `*`).
+    pub word: String,
+    pub field: Field,
+    /// Unicode-scalar offsets into the original field text, end exclusive.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// A topic that fired, as shown to the officer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicOut {
+    pub id: String,
+    pub name: String,
+    pub evidence: Vec<EvidenceOut>,
+}
+
+/// The analysis of one post.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    pub id: String,
+    pub lang: Lang,
+    pub keywords: Vec<Keyword>,
+    pub departments: Vec<DepartmentHit>,
+    pub sentiment: Sentiment,
+    pub risk: Risk,
+    pub places: Vec<PlaceHit>,
+    pub local: bool,
+    /// 64-bit SimHash as 16 hex digits.
+    pub simhash: String,
+}
+
+/// What the analyzer keeps between the rule stage and the output, for the router and `explain`.
+#[derive(Debug, Clone)]
+pub struct Intermediate {
+    pub words: Vec<String>,
+    pub fired: Vec<rules::Fired>,
+}
+
+/// The analysis engine; build once, share everywhere.
+#[derive(Debug)]
+pub struct Analyzer {
+    units: Vec<Unit>,
+    townships: Vec<yuqing_domain::Township>,
+    segmenter: Segmenter,
+    idf: Idf,
+    stopwords: Stopwords,
+    sentiment: SentimentLexicon,
+    matcher: Matcher,
+    rules: RuleSet,
+    places: Vec<Place>,
+    risk_words: Vec<RiskWord>,
+    /// Unit index of each township's government, by township index.
+    township_unit: Vec<Option<usize>>,
+    keyword_count: usize,
+}
+
+const NAMED_TOPIC: &str = "named";
+
+impl Analyzer {
+    /// Builds the analyzer. Takes a few hundred milliseconds (jieba's dictionary and the IDF table).
+    pub fn new(cfg: &CountyConfig, dicts: Dictionaries<'_>) -> Result<Self, BuildError> {
+        let mut segmenter = Segmenter::new();
+        segmenter
+            .load_user_dict(dicts.userdict)
+            .map_err(|e| BuildError::Dictionary { file: "userdict.txt", message: e.to_string() })?;
+        for u in &cfg.units {
+            for n in u.names() {
+                segmenter.add_word(n, "nt");
+            }
+        }
+        let county = &cfg.county;
+        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.landmarks) {
+            segmenter.add_word(n, "ns");
+        }
+        for t in &cfg.townships {
+            for n in std::iter::once(&t.name).chain(&t.short).chain(&t.villages) {
+                segmenter.add_word(n, "ns");
+            }
+        }
+        let (idf, _bad_idf) = Idf::parse(dicts.idf);
+        let stopwords = Stopwords::parse(dicts.stopwords);
+        let (sentiment, bad) = SentimentLexicon::parse(dicts.positive, dicts.negative, dicts.negation, dicts.degree);
+        if bad > 0 {
+            return Err(BuildError::Dictionary {
+                file: "sentiment/degree.txt",
+                message: format!("{bad} line(s) are not `word<TAB>multiplier` with a positive number"),
+            });
+        }
+
+        let mut b = MatcherBuilder::default();
+        // Topics: the configured ones, plus one "named" topic per unit for its names and aliases.
+        let mut defs = cfg.topics.clone();
+        for u in &cfg.units {
+            defs.push(config::TopicDef {
+                id: format!("{}.{NAMED_TOPIC}", u.id),
+                name: "点名提及".into(),
+                region: vec![],
+                subject: u.names().map(str::to_owned).collect(),
+                event: vec![],
+                exclude: vec![],
+                expr: None,
+                unit: Some(u.id.clone()),
+                file: "departments.toml".into(),
+            });
+        }
+        let unit_pos: FxHashMap<&str, usize> = cfg.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
+        let rules = RuleSet::compile(&defs, |d| d.unit.as_ref().and_then(|u| unit_pos.get(u.as_str()).copied()), &mut b);
+
+        let mut places = Vec::new();
+        let mut add_place = |b: &mut MatcherBuilder, p: Place| {
+            let idx = places.len() as u32;
+            if b.add(&p.name, Use::Place(idx)) {
+                places.push(p);
+            }
+        };
+        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.other_names) {
+            add_place(&mut b, Place { name: n.clone(), kind: PlaceKind::County, township: None, jurisdiction: Jurisdiction::County });
+        }
+        for n in &county.landmarks {
+            add_place(&mut b, Place { name: n.clone(), kind: PlaceKind::Landmark, township: None, jurisdiction: Jurisdiction::County });
+        }
+        let mut township_unit = Vec::new();
+        for (ti, t) in cfg.townships.iter().enumerate() {
+            let kind = if t.kind == TownshipKind::Regiment { PlaceKind::Regiment } else { PlaceKind::Township };
+            for n in std::iter::once(&t.name).chain(&t.short) {
+                add_place(&mut b, Place { name: n.clone(), kind, township: Some(ti), jurisdiction: t.jurisdiction });
+            }
+            for v in &t.villages {
+                add_place(&mut b, Place { name: v.clone(), kind: PlaceKind::Village, township: Some(ti), jurisdiction: t.jurisdiction });
+            }
+            township_unit.push(cfg.units.iter().position(|u| u.township.as_ref() == Some(&t.code)));
+        }
+
+        let mut risk_words = Vec::new();
+        for (i, line) in dicts.risk.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut p = line.split('\t');
+            let (Some(word), Some(weight), category) = (p.next(), p.next().and_then(|w| w.trim().parse::<f32>().ok()), p.next())
+            else {
+                return Err(BuildError::Dictionary {
+                    file: "risk.txt",
+                    message: format!("line {}: expected `word<TAB>weight<TAB>category`", i + 1),
+                });
+            };
+            let idx = risk_words.len() as u32;
+            if b.add(word.trim(), Use::Risk(idx)) {
+                risk_words.push(RiskWord {
+                    word: word.trim().to_owned(),
+                    weight: weight.clamp(0.0, 10.0),
+                    category: category.unwrap_or("").trim().to_owned(),
+                });
+            }
+        }
+        for w in &cfg.township_words.government_words {
+            b.add(w, Use::Government);
+        }
+        for w in &cfg.township_words.conduct_words {
+            b.add(w, Use::Conduct);
+        }
+        let matcher = b.build().map_err(|e| BuildError::Automaton(e.to_string()))?;
+        Ok(Self {
+            units: cfg.units.clone(),
+            townships: cfg.townships.clone(),
+            segmenter,
+            idf,
+            stopwords,
+            sentiment,
+            matcher,
+            rules,
+            places,
+            risk_words,
+            township_unit,
+            keyword_count: 10,
+        })
+    }
+
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    pub fn segmenter(&self) -> &Segmenter {
+        &self.segmenter
+    }
+
+    pub fn pattern_count(&self) -> usize {
+        self.matcher.pattern_count()
+    }
+
+    /// Words of normalised text for keywords, SimHash, sentiment and the router.
+    pub fn words<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        self.segmenter.cut(text).into_iter().map(|t| t.word).collect()
+    }
+
+    /// Analyses one post, optionally with the learned router.
+    pub fn analyze(&self, doc: &Document, model: Option<&RouterModel>) -> Analysis {
+        self.analyze_full(doc, model).0
+    }
+
+    /// Analyses one post and also returns the intermediate words and fired topics.
+    pub fn analyze_full(&self, doc: &Document, model: Option<&RouterModel>) -> (Analysis, Intermediate) {
+        let norm = [normalize(&doc.title), normalize(&doc.body)];
+        let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
+
+        let mut term_hits: Vec<(u32, Hit)> = Vec::new();
+        let mut place_hits: Vec<(u32, Hit)> = Vec::new();
+        let mut risk_hits: Vec<u32> = Vec::new();
+        let (mut gov, mut conduct) = (Vec::new(), Vec::new());
+        for f in Field::ALL {
+            self.matcher.scan(f, normalized(f), |u, h| match u {
+                Use::Term(t) => term_hits.push((t, h)),
+                Use::Place(p) => place_hits.push((p, h)),
+                Use::Risk(r) => risk_hits.push(r),
+                Use::Government => gov.push(h),
+                Use::Conduct => conduct.push(h),
+            });
+        }
+        term_hits.sort_unstable_by_key(|h| (h.0, h.1.field, h.1.start));
+        let char_index = |f: Field, byte: u32| normalized(f).char_index(byte as usize) as u32;
+        let fired = self.rules.evaluate(&term_hits, &char_index);
+
+        // Words: one segmentation per field.
+        let mut words: Vec<&str> = Vec::new();
+        for f in Field::ALL {
+            if !words.is_empty() {
+                words.push("。");
+            }
+            words.extend(self.words(normalized(f).as_str()));
+        }
+        let keywords = yuqing_text::tfidf_keywords(words.iter().copied(), &self.idf, &self.stopwords, self.keyword_count);
+        let simhash = yuqing_text::simhash(
+            words
+                .iter()
+                .filter(|w| !self.stopwords.contains(w) && w.chars().any(char::is_alphanumeric))
+                .map(|w| (*w, self.idf.get(w).min(12.0))),
+        );
+        let sentiment = self.sentiment.score(words.iter().copied());
+        let lang = yuqing_text::detect_lang(&format!("{}\n{}", doc.title, doc.body));
+
+        // Places, in order of first appearance, title first.
+        place_hits.sort_unstable_by_key(|h| (h.1.field, h.1.start, std::cmp::Reverse(h.1.end)));
+        let mut seen_places = Vec::new();
+        for (p, _) in &place_hits {
+            if !seen_places.contains(p) {
+                seen_places.push(*p);
+            }
+        }
+        let places_out: Vec<PlaceHit> = seen_places
+            .iter()
+            .map(|&p| {
+                let pl = &self.places[p as usize];
+                PlaceHit {
+                    name: pl.name.clone(),
+                    kind: pl.kind,
+                    township: pl.township.map(|t| self.townships[t].name.clone()),
+                    jurisdiction: pl.jurisdiction,
+                }
+            })
+            .collect();
+        let local = !places_out.is_empty();
+        let mut townships_named: Vec<usize> = Vec::new();
+        for &p in &seen_places {
+            if let Some(t) = self.places[p as usize].township
+                && !townships_named.contains(&t)
+            {
+                townships_named.push(t);
+            }
+        }
+
+        // Risk: distinct words, combined as independent chances.
+        risk_hits.sort_unstable();
+        risk_hits.dedup();
+        let mut risk_list: Vec<&RiskWord> = risk_hits.iter().map(|&r| &self.risk_words[r as usize]).collect();
+        risk_list.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.word.cmp(&b.word)));
+        let score = 1.0 - risk_list.iter().fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
+        let mut categories: Vec<String> = Vec::new();
+        for r in &risk_list {
+            if !r.category.is_empty() && !categories.contains(&r.category) {
+                categories.push(r.category.clone());
+            }
+        }
+        let risk = Risk {
+            score: (score * 10_000.0).round() / 10_000.0,
+            words: risk_list.iter().map(|r| r.word.clone()).collect(),
+            categories,
+        };
+
+        let evidence_out = |ev: &rules::Evidence| {
+            let (start, end) = normalized(ev.hit.field).original_span(ev.hit.start as usize, ev.hit.end as usize);
+            EvidenceOut { word: self.rules.terms[ev.term as usize].text.clone(), field: ev.hit.field, start, end }
+        };
+        let place_evidence = |hits: &[(u32, Hit)], t: usize| -> Vec<EvidenceOut> {
+            hits.iter()
+                .filter(|(p, _)| self.places[*p as usize].township == Some(t))
+                .map(|(p, h)| {
+                    let (start, end) = normalized(h.field).original_span(h.start as usize, h.end as usize);
+                    EvidenceOut { word: self.places[*p as usize].name.clone(), field: h.field, start, end }
+                })
+                .collect()
+        };
+        let word_evidence = |hs: &[Hit]| -> Vec<EvidenceOut> {
+            hs.iter()
+                .map(|h| {
+                    let (start, end) = normalized(h.field).original_span(h.start as usize, h.end as usize);
+                    let text: String = doc.text(h.field).chars().skip(start).take(end - start).collect();
+                    EvidenceOut { word: text, field: h.field, start, end }
+                })
+                .collect()
+        };
+
+        let words_owned: Vec<String> = words
+            .iter()
+            .filter(|w| !self.stopwords.contains(w) && w.chars().nth(1).is_some() && w.chars().any(char::is_alphanumeric))
+            .map(|w| (*w).to_owned())
+            .collect();
+        let input = assign::Input {
+            analyzer: self,
+            fired: &fired,
+            townships_named: &townships_named,
+            conduct: !gov.is_empty() && !conduct.is_empty(),
+            evidence_out: &evidence_out,
+            territory_evidence: &|t| place_evidence(&place_hits, t),
+            conduct_evidence: &|| {
+                let mut v = word_evidence(&gov);
+                v.extend(word_evidence(&conduct));
+                v
+            },
+        };
+        let departments = assign::assign(&input, model, &words_owned);
+        let analysis = Analysis {
+            id: doc.id.clone(),
+            lang,
+            keywords,
+            departments,
+            sentiment,
+            risk,
+            places: places_out,
+            local,
+            simhash: format!("{simhash:016x}"),
+        };
+        (analysis, Intermediate { words: words_owned, fired })
+    }
+
+    /// The router features of an analysed post: its words and the rule share of each unit.
+    pub fn router_features(&self, inter: &Intermediate) -> router::Features {
+        let shares = assign::rule_shares(self, &inter.fired);
+        router::Features {
+            words: inter.words.clone(),
+            rules: shares.into_iter().map(|(u, s)| (self.units[u].id.to_string(), s)).collect(),
+        }
+    }
+
+    fn is_functional(&self, unit: usize) -> bool {
+        self.units[unit].kind != UnitKind::Township
+    }
+}
+
+#[cfg(test)]
+mod tests;

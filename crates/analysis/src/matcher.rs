@@ -1,0 +1,136 @@
+//! One multi-pattern automaton over the normalised text for everything matched by words: rule
+//! terms, unit names, places, risk words and the township conduct words. A post is scanned once
+//! per field, whatever the number of rules; each hit is then dispatched by what uses the pattern.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use rustc_hash::FxHashMap;
+use yuqing_domain::Field;
+use yuqing_text::{Normalized, is_han, normalize_term};
+
+/// What a pattern is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// A rule term (index into the rule set's terms).
+    Term(u32),
+    /// A place of the gazetteer.
+    Place(u32),
+    /// A risk word.
+    Risk(u32),
+    /// A township-government word (镇政府, 村干部…).
+    Government,
+    /// A conduct word (不作为, 推诿…).
+    Conduct,
+}
+
+/// How a pattern must sit in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Boundary {
+    /// Anywhere (Han terms: Chinese has no word spaces).
+    #[default]
+    None,
+    /// At a word start (a trailing `*` in an alphabetic-script term).
+    Start,
+    /// A whole word (alphabetic-script terms without `*`).
+    Both,
+}
+
+/// A hit of a pattern in one field; offsets are bytes of the normalised text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub field: Field,
+    pub start: u32,
+    pub end: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct MatcherBuilder {
+    index: FxHashMap<String, usize>,
+    patterns: Vec<String>,
+    uses: Vec<Vec<(Use, Boundary)>>,
+}
+
+impl MatcherBuilder {
+    /// Adds a use of `raw` (normalised here); returns false when it normalises to nothing.
+    /// A trailing `*` asks for a word-start match.
+    pub fn add(&mut self, raw: &str, what: Use) -> bool {
+        let (bare, prefix) = match raw.strip_suffix('*') {
+            Some(b) => (b, true),
+            None => (raw, false),
+        };
+        let norm = normalize_term(bare);
+        if norm.is_empty() {
+            return false;
+        }
+        let alphabetic = !norm.chars().any(is_han) && norm.chars().any(char::is_alphabetic);
+        let boundary = match (alphabetic, prefix) {
+            (false, _) => Boundary::None,
+            (true, true) => Boundary::Start,
+            (true, false) => Boundary::Both,
+        };
+        let next = self.patterns.len();
+        let id = *self.index.entry(norm.clone()).or_insert(next);
+        if id == next {
+            self.patterns.push(norm);
+            self.uses.push(Vec::new());
+        }
+        if !self.uses[id].contains(&(what, boundary)) {
+            self.uses[id].push((what, boundary));
+        }
+        true
+    }
+
+    pub fn build(self) -> Result<Matcher, aho_corasick::BuildError> {
+        // A DFA is fastest for the usual few thousand patterns; very large rule sets fall back to
+        // the contiguous NFA to bound memory.
+        let kind = if self.patterns.len() <= 20_000 { AhoCorasickKind::DFA } else { AhoCorasickKind::ContiguousNFA };
+        let ac = AhoCorasick::builder().match_kind(MatchKind::Standard).kind(Some(kind)).build(&self.patterns)?;
+        Ok(Matcher { ac, patterns: self.patterns, uses: self.uses })
+    }
+}
+
+/// The compiled automaton.
+#[derive(Debug)]
+pub struct Matcher {
+    ac: AhoCorasick,
+    patterns: Vec<String>,
+    uses: Vec<Vec<(Use, Boundary)>>,
+}
+
+fn is_word_char(c: char) -> bool {
+    (c.is_alphanumeric() && !is_han(c)) || unicode_mark(c)
+}
+
+fn unicode_mark(c: char) -> bool {
+    matches!(c as u32, 0x0300..=0x036F | 0x064B..=0x065F | 0x0670 | 0x06D6..=0x06ED)
+}
+
+impl Matcher {
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Every occurrence (overlapping ones included) of every pattern in `text`, dispatched to `f`.
+    pub fn scan(&self, field: Field, text: &Normalized, mut f: impl FnMut(Use, Hit)) {
+        let s = text.as_str();
+        for m in self.ac.find_overlapping_iter(s) {
+            let (start, end) = (m.start(), m.end());
+            let mut word_start = None;
+            let mut word_end = None;
+            for &(what, boundary) in &self.uses[m.pattern().as_usize()] {
+                let ok = match boundary {
+                    Boundary::None => true,
+                    Boundary::Start => {
+                        *word_start.get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
+                    }
+                    Boundary::Both => {
+                        *word_start.get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
+                            && *word_end.get_or_insert_with(|| !s[end..].chars().next().is_some_and(is_word_char))
+                    }
+                };
+                if ok {
+                    f(what, Hit { field, start: start as u32, end: end as u32 });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Reading JSON-lines input from a file or stdin.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Opens `path` (`-` or none = stdin) for buffered reading.
+pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>> {
+    Ok(match path {
+        None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+        Some(p) if p == Path::new("-") => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+        Some(p) => {
+            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            Box::new(BufReader::with_capacity(1 << 20, f))
+        }
+    })
+}
+
+/// Reads the next line as bytes (invalid UTF-8 is replaced, not fatal); `None` at the end.
+pub fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<Option<String>> {
+    buf.clear();
+    let n = r.read_until(b'\n', buf).context("cannot read input")?;
+    if n == 0 {
+        return Ok(None);
+    }
+    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8_lossy(buf).into_owned()))
+}

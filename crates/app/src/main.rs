@@ -1,0 +1,101 @@
+//! `yuqing`: the command line of the county's public-opinion service.
+//!
+//! This crate is glue: it parses arguments, loads configuration and dictionaries (from the
+//! current directory or the copies embedded at build time), wires the analysis crates together
+//! and writes results. Logs go to stderr; results to stdout.
+
+mod analyze;
+mod evaluate;
+mod input;
+mod resources;
+mod rules_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "yuqing", version, about = "舆情: hear, route and answer public concerns about county services")]
+struct Cli {
+    /// Configuration folder (default: ./config, else the copy built into the binary).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Dictionaries folder (default: ./dictionaries, else the copy built into the binary).
+    #[arg(long, global = true)]
+    dictionaries: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse posts (JSON lines) and print one JSON line of analysis per input line.
+    Analyze(analyze::AnalyzeArgs),
+    /// Validate and explain topic rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// The learned router (a second opinion on department assignment).
+    #[command(subcommand)]
+    Router(RouterCommand),
+    /// Measure quality against labelled data.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Parse every configuration file and rule; explain each error with file, rule and column.
+    Check,
+    /// Show every rule that fires on a text, and why.
+    Explain(rules_cmd::ExplainArgs),
+    /// Write a configuration with N generated topics (for the rule-scaling benchmark).
+    Synth(rules_cmd::SynthArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum RouterCommand {
+    /// Train the router on labelled posts (JSON lines with a `label`).
+    Train(evaluate::TrainArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Department assignment against labelled posts and a label map.
+    Routing(evaluate::RoutingArgs),
+    /// Negative-class precision/recall/F1 of sentiment on labelled sets.
+    Sentiment(evaluate::SentimentArgs),
+    /// Script/language detection accuracy on texts of known language.
+    Lang(evaluate::LangArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("YUQING_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let res = resources::Resources::load(cli.config.as_deref(), cli.dictionaries.as_deref());
+    let result = res.and_then(|res| match cli.command {
+        Command::Analyze(a) => analyze::run(&res, &a),
+        Command::Rules(RulesCommand::Check) => rules_cmd::check(&res),
+        Command::Rules(RulesCommand::Explain(a)) => rules_cmd::explain(&res, &a),
+        Command::Rules(RulesCommand::Synth(a)) => rules_cmd::synth(&res, &a),
+        Command::Router(RouterCommand::Train(a)) => evaluate::train(&res, &a),
+        Command::Eval(EvalCommand::Routing(a)) => evaluate::routing(&res, &a),
+        Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
+        Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

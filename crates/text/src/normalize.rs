@@ -1,0 +1,228 @@
+//! Text normalisation for matching, with a map back to the original text.
+//!
+//! Rules and dictionaries are matched on normalised text, and every match must be reported as
+//! Unicode-scalar offsets into the *original* field. [`Normalized`] therefore keeps, for every
+//! character it emits, the span of original characters it came from.
+//!
+//! What is done, in order, per character (or per base character plus its combining marks):
+//! - zero-width characters and the Arabic tatweel are dropped;
+//! - everything outside ASCII and the common CJK block goes through NFKC (full-width → half-width,
+//!   Arabic presentation forms → letters, compatibility ideographs → unified ones);
+//! - Arabic-script variants are unified (ی → ي, ک → ك);
+//! - letters are lower-cased;
+//! - platform markup: `#` is dropped (`#话题#` → `话题`), `@` is dropped (`@用户` → `用户`), so a
+//!   repost chain `//@某人:` keeps `//` as the separator between the reposted texts;
+//! - runs of whitespace become one space, and whitespace between two Han characters is dropped;
+//! - traditional Han characters become simplified ones (character for character, so offsets hold).
+//!
+//! Normalisation is idempotent: normalising normalised text changes nothing.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::canonical_combining_class;
+
+/// Normalised text plus the map from each of its characters to the original characters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Normalized {
+    text: String,
+    /// For each normalised char: (original start char index, original end char index, exclusive).
+    spans: Vec<(u32, u32)>,
+    /// For each byte offset of `text` (and one past the end): the index of the char it falls in.
+    char_at_byte: Vec<u32>,
+}
+
+impl Normalized {
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn into_string(self) -> String {
+        self.text
+    }
+
+    /// Number of characters in the normalised text.
+    pub fn char_len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Char index (in the normalised text) of a byte offset.
+    pub fn char_index(&self, byte: usize) -> usize {
+        self.char_at_byte.get(byte).map_or(self.spans.len(), |&c| c as usize)
+    }
+
+    /// Maps a byte range of the normalised text to a char range `[start, end)` of the original.
+    /// An empty or out-of-range input maps to an empty range at the nearest position.
+    pub fn original_span(&self, start_byte: usize, end_byte: usize) -> (usize, usize) {
+        let first = self.char_index(start_byte);
+        let last_excl = self.char_index(end_byte);
+        if first >= self.spans.len() {
+            let end = self.spans.last().map_or(0, |s| s.1 as usize);
+            return (end, end);
+        }
+        if last_excl <= first {
+            let s = self.spans[first].0 as usize;
+            return (s, s);
+        }
+        (self.spans[first].0 as usize, self.spans[last_excl - 1].1 as usize)
+    }
+
+    fn push(&mut self, c: char, orig: (u32, u32)) {
+        let idx = self.spans.len() as u32;
+        self.text.push(c);
+        self.spans.push(orig);
+        self.char_at_byte.extend(std::iter::repeat_n(idx, c.len_utf8()));
+    }
+
+    fn last_char(&self) -> Option<char> {
+        self.text.chars().next_back()
+    }
+
+    fn finish(mut self) -> Self {
+        self.char_at_byte.push(self.spans.len() as u32);
+        let simplified = fast2s::convert(&self.text);
+        // The converter is character for character; keep the map only if that held.
+        if simplified.chars().count() == self.spans.len() {
+            let mut at = Vec::with_capacity(simplified.len() + 1);
+            for (i, c) in simplified.chars().enumerate() {
+                at.extend(std::iter::repeat_n(i as u32, c.len_utf8()));
+            }
+            at.push(self.spans.len() as u32);
+            self.text = simplified;
+            self.char_at_byte = at;
+        }
+        self
+    }
+}
+
+/// True for characters of the Han script (CJK unified ideographs and extensions, compatibility).
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2A6DF | 0x2A700..=0x2EBEF
+        | 0x30000..=0x3134F)
+}
+
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+fn fold(c: char) -> Option<char> {
+    match c {
+        '\u{0640}' => None,       // tatweel
+        '\u{06CC}' => Some('\u{064A}'), // Farsi yeh → Arabic yeh
+        '\u{06A9}' => Some('\u{0643}'), // keheh → kaf
+        c if is_zero_width(c) => None,
+        c => Some(c),
+    }
+}
+
+/// Normalises `input` for matching; see the module documentation.
+pub fn normalize(input: &str) -> Normalized {
+    let mut out = Normalized {
+        text: String::with_capacity(input.len()),
+        spans: Vec::with_capacity(input.len() / 2),
+        char_at_byte: Vec::with_capacity(input.len() + 1),
+    };
+    let chars: Vec<char> = input.chars().collect();
+    let mut pending_space: Option<u32> = None; // original index of the first whitespace char
+    let mut i = 0usize;
+    let mut scratch: Vec<char> = Vec::with_capacity(4);
+    while i < chars.len() {
+        let c = chars[i];
+        let start = i as u32;
+        // Gather the unit: a base char plus following combining marks (outside the fast paths).
+        scratch.clear();
+        let next_is_mark = chars.get(i + 1).is_some_and(|&n| !n.is_ascii() && canonical_combining_class(n) != 0);
+        if c.is_ascii() && !next_is_mark {
+            i += 1;
+            scratch.push(c.to_ascii_lowercase());
+        } else if is_han(c) && (0x4E00..=0x9FFF).contains(&(c as u32)) {
+            i += 1;
+            scratch.push(c);
+        } else {
+            let mut j = i + 1;
+            while j < chars.len() && canonical_combining_class(chars[j]) != 0 {
+                j += 1;
+            }
+            for n in chars[i..j].iter().copied().nfkc() {
+                if let Some(f) = fold(n) {
+                    scratch.extend(f.to_lowercase());
+                }
+            }
+            i = j;
+        }
+        let end = i as u32;
+        for &n in &scratch {
+            // Markup: `#话题#` and `@用户` lose their marks; a repost chain `//@a: …` keeps `//`.
+            if n == '#' || n == '@' {
+                continue;
+            }
+            if n.is_whitespace() {
+                pending_space.get_or_insert(start);
+                continue;
+            }
+            if let Some(ws) = pending_space.take() {
+                let prev_han = out.last_char().is_some_and(is_han);
+                if !out.text.is_empty() && !(prev_han && is_han(n)) {
+                    out.push(' ', (ws, ws + 1));
+                }
+            }
+            out.push(n, (start, end));
+        }
+    }
+    out.finish()
+}
+
+/// Normalises a rule or dictionary term: the same transformation, text only.
+pub fn normalize_term(term: &str) -> String {
+    normalize(term).into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orig(s: &str, span: (usize, usize)) -> String {
+        s.chars().skip(span.0).take(span.1 - span.0).collect()
+    }
+
+    #[test]
+    fn width_case_and_traditional() {
+        assert_eq!(normalize("ＡＢＣ１２３　新源縣醫院").as_str(), "abc123 新源县医院");
+    }
+
+    #[test]
+    fn platform_markup() {
+        let n = normalize("#新源停水# @新源发布 快解决//@张三: 同问");
+        assert_eq!(n.as_str(), "新源停水新源发布快解决//张三: 同问");
+    }
+
+    #[test]
+    fn whitespace_between_han_is_dropped() {
+        assert_eq!(normalize("停 水  三天 abc  def").as_str(), "停水三天 abc def");
+    }
+
+    #[test]
+    fn arabic_script_folds() {
+        // presentation form of beh + tatweel + Farsi yeh + keheh
+        let n = normalize("\u{FE8F}\u{0640}\u{06CC}\u{06A9}");
+        assert_eq!(n.as_str(), "\u{0628}\u{064A}\u{0643}");
+    }
+
+    #[test]
+    fn spans_point_into_the_original() {
+        let s = "【转发】#那拉提镇#　停水３天了！";
+        let n = normalize(s);
+        let at = n.as_str().find("停水3天").unwrap();
+        let span = n.original_span(at, at + "停水3天".len());
+        assert_eq!(orig(s, span), "停水３天");
+        let at = n.as_str().find("那拉提镇").unwrap();
+        assert_eq!(orig(s, n.original_span(at, at + "那拉提镇".len())), "那拉提镇");
+    }
+
+    #[test]
+    fn idempotent_on_examples() {
+        for s in ["新源縣 ＡＢＣ", "ئۇيغۇرچە تېكىست", "Қазақ тілі", "İstanbul ß ǅ", "a//@b #c#"] {
+            let once = normalize(s).into_string();
+            assert_eq!(normalize(&once).as_str(), once, "{s}");
+        }
+    }
+}
