@@ -302,11 +302,15 @@ impl Analyzer {
 
     /// Analyses one post, optionally with the learned router.
     pub fn analyze(&self, doc: &Document, model: Option<&RouterModel>) -> Analysis {
-        self.analyze_full(doc, model).0
+        self.analyze_inner(doc, model, false).0
     }
 
     /// Analyses one post and also returns the intermediate words and fired topics.
     pub fn analyze_full(&self, doc: &Document, model: Option<&RouterModel>) -> (Analysis, Intermediate) {
+        self.analyze_inner(doc, model, true)
+    }
+
+    fn analyze_inner(&self, doc: &Document, model: Option<&RouterModel>, want_words: bool) -> (Analysis, Intermediate) {
         let norm = [normalize(&doc.title), normalize(&doc.body)];
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
@@ -335,15 +339,18 @@ impl Analyzer {
             }
             words.extend(self.words(normalized(f).as_str()));
         }
-        let keywords = yuqing_text::tfidf_keywords(words.iter().copied(), &self.idf, &self.stopwords, self.keyword_count);
-        let simhash = yuqing_text::simhash(
-            words
-                .iter()
-                .filter(|w| !self.stopwords.contains(w) && w.chars().any(char::is_alphanumeric))
-                .map(|w| (*w, self.idf.get(w).min(12.0))),
-        );
+        let stats = yuqing_text::word_stats(words.iter().copied(), &self.idf, &self.stopwords);
+        let keywords = yuqing_text::keywords_from(&stats, self.keyword_count);
+        // SimHash over the same words, weighted by tf × idf (idf capped so rare typos do not dominate).
+        let simhash = yuqing_text::simhash(stats.iter().map(|s| (s.word, s.count as f32 * s.idf.min(12.0))));
         let sentiment = self.sentiment.score(words.iter().copied());
-        let lang = yuqing_text::detect_lang(&format!("{}\n{}", doc.title, doc.body));
+        let lang = if doc.title.is_empty() {
+            yuqing_text::detect_lang(&doc.body)
+        } else if doc.body.is_empty() {
+            yuqing_text::detect_lang(&doc.title)
+        } else {
+            yuqing_text::detect_lang(&format!("{}\n{}", doc.title, doc.body))
+        };
 
         // Places, in order of first appearance, title first.
         place_hits.sort_unstable_by_key(|h| (h.1.field, h.1.start, std::cmp::Reverse(h.1.end)));
@@ -416,11 +423,16 @@ impl Analyzer {
                 .collect()
         };
 
-        let words_owned: Vec<String> = words
-            .iter()
-            .filter(|w| !self.stopwords.contains(w) && w.chars().nth(1).is_some() && w.chars().any(char::is_alphanumeric))
-            .map(|w| (*w).to_owned())
-            .collect();
+        // Router words: the same keyword-eligible words, in order (built only when needed).
+        let words_owned: Vec<String> = if model.is_some() || want_words {
+            words
+                .iter()
+                .filter(|w| !self.stopwords.contains(w) && w.chars().nth(1).is_some() && w.chars().any(char::is_alphanumeric))
+                .map(|w| (*w).to_owned())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let input = assign::Input {
             analyzer: self,
             fired: &fired,

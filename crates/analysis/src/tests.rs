@@ -1,1 +1,275 @@
-//! tests
+//! Tests of the analyzer on the shipped configuration and dictionaries, and on small configs.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use proptest::prelude::*;
+use yuqing_domain::{Document, Field};
+use yuqing_text::normalize_term;
+
+use crate::assign::Role;
+use crate::{Analyzer, Dictionaries, config};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read_dir(dir: &Path, ext: &str) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, String)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(root, &p, ext, out);
+            } else if p.extension().is_some_and(|e| e == ext) {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, ext, &mut out);
+    out
+}
+
+fn shipped_config() -> Vec<(String, String)> {
+    read_dir(&root().join("config"), "toml")
+}
+
+fn analyzer() -> &'static Analyzer {
+    static AN: OnceLock<Analyzer> = OnceLock::new();
+    AN.get_or_init(|| {
+        let files = shipped_config();
+        let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
+        let dicts = read_dir(&root().join("dictionaries"), "txt");
+        let d = |n: &str| dicts.iter().find(|(p, _)| p == n).map(|(_, t)| t.as_str()).unwrap();
+        let dicts = Dictionaries {
+            userdict: d("userdict.txt"),
+            stopwords: d("stopwords.txt"),
+            positive: d("sentiment/positive.txt"),
+            negative: d("sentiment/negative.txt"),
+            negation: d("sentiment/negation.txt"),
+            degree: d("sentiment/degree.txt"),
+            risk: d("risk.txt"),
+            idf: d("idf.txt"),
+        };
+        Analyzer::new(&cfg, dicts).unwrap()
+    })
+}
+
+fn post(title: &str, body: &str) -> Document {
+    Document { id: "t".into(), title: title.into(), body: body.into(), ..Default::default() }
+}
+
+#[test]
+fn every_shipped_config_file_parses() {
+    let files = shipped_config();
+    assert!(files.iter().any(|(p, _)| p == "departments.toml"));
+    assert!(files.iter().filter(|(p, _)| p.starts_with("rules/")).count() >= 10);
+    let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
+    // The departments the evaluation compares by name are spelled as its label map spells them.
+    for name in ["住房和城乡建设局", "人力资源和社会保障局", "生态环境局", "卫生健康委员会", "市场监督管理局", "交通运输局", "教育局"] {
+        assert!(cfg.units.iter().any(|u| u.name == name), "{name} missing");
+    }
+    // XPCC regiments are another jurisdiction, not county townships.
+    let regiments: Vec<_> = cfg.townships.iter().filter(|t| t.kind == yuqing_domain::TownshipKind::Regiment).collect();
+    assert_eq!(regiments.len(), 2);
+    assert!(regiments.iter().all(|t| t.jurisdiction == yuqing_domain::Jurisdiction::Xpcc));
+}
+
+#[test]
+fn a_post_naming_no_county_place_is_still_assigned() {
+    let a = analyzer().analyze(&post("小区物业乱收费", "物业公司每月多收物业费，业委会也不管。"), None);
+    assert!(!a.local);
+    assert_eq!(a.departments.first().map(|d| d.name.as_str()), Some("住房和城乡建设局"));
+}
+
+#[test]
+fn evidence_offsets_point_at_the_original_text() {
+    let title = "【求助】那拉提镇小區物業亂收費！！";
+    let body = "＃新源縣＃ 物業公司 每月多收物業費，業委會不管。//@某人: 同問";
+    let a = analyzer().analyze(&post(title, body), None);
+    let mut checked = 0;
+    for d in &a.departments {
+        for t in &d.topics {
+            for e in &t.evidence {
+                let text = if e.field == Field::Title { title } else { body };
+                let slice: String = text.chars().skip(e.start).take(e.end - e.start).collect();
+                assert_eq!(normalize_term(&slice), normalize_term(&e.word), "{e:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 3, "only {checked} evidence items");
+}
+
+#[test]
+fn generic_words_alone_assign_no_township() {
+    let a = analyzer().analyze(&post("", "我们社区居委会和街道办都说不归他们管。"), None);
+    assert!(a.departments.iter().all(|d| d.role != Role::Territorial && d.role != Role::Conduct), "{:?}", a.departments);
+}
+
+#[test]
+fn township_is_a_territorial_co_owner_after_the_functional_department() {
+    let a = analyzer().analyze(&post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"), None);
+    let roles: Vec<_> = a.departments.iter().map(|d| (d.name.as_str(), d.role)).collect();
+    let first_territorial = roles.iter().position(|r| r.1 == Role::Territorial).expect("township listed");
+    assert!(first_territorial > 0, "{roles:?}");
+    assert_eq!(roles[first_territorial].0, "那拉提镇人民政府");
+}
+
+#[test]
+fn township_government_leads_when_its_own_conduct_is_the_subject() {
+    let a = analyzer().analyze(&post("那拉提镇干部推诿", "去那拉提镇政府办事，镇干部态度恶劣、互相推诿。"), None);
+    let first = a.departments.first().expect("assigned");
+    assert_eq!((first.name.as_str(), first.role), ("那拉提镇人民政府", Role::Conduct));
+}
+
+#[test]
+fn language_never_raises_risk() {
+    let zh = analyzer().analyze(&post("", "那拉提镇停水三天了。"), None);
+    let mixed = analyzer().analyze(&post("", "那拉提镇停水三天了。 ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"), None);
+    assert!(mixed.risk.score <= zh.risk.score + f32::EPSILON);
+    assert_eq!(zh.lang, yuqing_domain::Lang::Chinese);
+}
+
+#[test]
+fn risk_words_are_reported() {
+    let a = analyzer().analyze(&post("", "工地发生坍塌事故，两人死亡。"), None);
+    assert!(a.risk.score > 0.3, "{:?}", a.risk);
+    assert!(a.risk.words.iter().any(|w| w == "死亡"));
+}
+
+// ---- rule semantics on a tiny configuration ----
+
+const COUNTY: &str = r#"code = "654025"
+name = "新源县"
+short = ["新源"]
+prefecture = "伊犁哈萨克自治州"
+"#;
+const GAZ: &str = r#"[[township]]
+code = "654025104"
+name = "那拉提镇"
+short = ["那拉提"]
+kind = "town"
+jurisdiction = "county"
+villages = ["阿克其村"]
+"#;
+const UNITS: &str = r#"[[unit]]
+id = "water"
+name = "水利局"
+full_name = "新源县水利局"
+kind = "department"
+jurisdiction = "county"
+
+[[unit]]
+id = "housing"
+name = "住房和城乡建设局"
+full_name = "新源县住房和城乡建设局"
+aliases = ["住建局"]
+kind = "department"
+jurisdiction = "county"
+"#;
+const TW: &str = "government_words = [\"镇政府\"]\nconduct_words = [\"推诿\"]\n";
+
+fn tiny(rules: &str) -> Result<Analyzer, config::ConfigErrors> {
+    let files = [
+        ("county.toml", COUNTY),
+        ("gazetteer.toml", GAZ),
+        ("departments.toml", UNITS),
+        ("townships.toml", TW),
+        ("rules/water.toml", rules),
+    ];
+    let cfg = config::load(files)?;
+    let d = Dictionaries { idf: "停水 5\n", ..Default::default() };
+    Ok(Analyzer::new(&cfg, d).unwrap())
+}
+
+fn topics(an: &Analyzer, title: &str, body: &str) -> Vec<String> {
+    let a = an.analyze(&post(title, body), None);
+    a.departments.iter().flat_map(|d| d.topics.iter().map(|t| t.id.clone())).collect()
+}
+
+#[test]
+fn groups_and_across_or_within_and_excludes_veto() {
+    let an = tiny(
+        "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject = [\"水渠\", \"渠道\"]\nevent = [\"漏水\", \"垮塌\"]\nexclude = [\"演练\"]\n",
+    )
+    .unwrap();
+    assert_eq!(topics(&an, "", "水渠漏水"), ["w.a"]);
+    assert_eq!(topics(&an, "渠道", "垮塌了"), ["w.a"]);
+    assert!(topics(&an, "", "水渠很好").is_empty());
+    assert!(topics(&an, "", "水渠漏水演练").is_empty());
+}
+
+#[test]
+fn expressions_near_scope_and_prefix() {
+    let an = tiny(concat!(
+        "unit = \"water\"\n",
+        "[[topic]]\nid = \"w.near\"\nname = \"n\"\nexpr = '停水 NEAR/3 小区'\n",
+        "[[topic]]\nid = \"w.title\"\nname = \"t\"\nexpr = 'title:水库 AND NOT body:\"防汛演练\"'\n",
+        "[[topic]]\nid = \"w.ug\"\nname = \"u\"\nexpr = 'سۇ*'\n",
+        "[[topic]]\nid = \"w.en\"\nname = \"e\"\nexpr = 'dam'\n",
+    ))
+    .unwrap();
+    assert_eq!(topics(&an, "", "小区今天停水"), ["w.near"]);
+    assert_eq!(topics(&an, "", "停水了，我们这个老小区"), Vec::<String>::new());
+    assert_eq!(topics(&an, "水库", "水位很高"), ["w.title"]);
+    assert!(topics(&an, "", "水库水位很高").is_empty());
+    assert!(topics(&an, "水库", "举行防汛演练").is_empty());
+    assert_eq!(topics(&an, "", "ئۆيدە سۇنىڭ يوق"), ["w.ug"]);
+    assert!(topics(&an, "", "ئاسۇ").is_empty(), "prefix only at a word start");
+    assert_eq!(topics(&an, "", "the DAM broke"), ["w.en"]);
+    assert!(topics(&an, "", "amsterdam"), "whole words only for alphabetic terms").is_empty();
+}
+
+#[test]
+fn naming_a_unit_assigns_it() {
+    let an = tiny("unit = \"water\"\n").unwrap();
+    let a = an.analyze(&post("", "住建局不回电话"), None);
+    assert_eq!(a.departments[0].name, "住房和城乡建设局");
+    assert_eq!(a.departments[0].topics[0].evidence[0].word, "住建局");
+}
+
+#[test]
+fn bad_configurations_are_explained() {
+    let cases = [
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubjct = [\"x\"]\n", "unknown field"),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = '停水 小区'\n", "column 4: expected AND, OR or NEAR/n"),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = 'NOT 演练'\n", "none of its words"),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\n", "needs at least one"),
+        ("unit = \"housing\"\n", "file is named after \"water\""),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject=[\"a\"]\n[[topic]]\nid = \"w.a\"\nname = \"b\"\nsubject=[\"b\"]\n", "duplicate topic id"),
+    ];
+    let mut report = String::new();
+    for (rules, want) in cases {
+        let err = tiny(rules).err().expect("must fail").to_string();
+        assert!(err.contains(want), "{err:?} lacks {want:?}");
+        assert!(err.starts_with("rules/water.toml"), "{err}");
+        report.push_str(&err);
+        report.push('\n');
+    }
+    insta::assert_snapshot!(report);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn evidence_maps_back_for_any_surrounding_text(
+        pre in "[ 　a-zA-Zａ-ｚ0-9０-９#@/，。的了是在小區]{0,12}",
+        post_ in "[ 　a-zA-Z0-9#@/，。的了是在]{0,12}",
+        word in prop::sample::select(vec!["物業費", "物业费", "ＰＭ２.５", "业委会"]),
+    ) {
+        let body = format!("{pre}{word}{post_}");
+        let a = analyzer().analyze(&post("", &body), None);
+        for d in &a.departments {
+            for t in &d.topics {
+                for e in &t.evidence {
+                    let slice: String = body.chars().skip(e.start).take(e.end - e.start).collect();
+                    prop_assert_eq!(normalize_term(&slice), normalize_term(&e.word));
+                }
+            }
+        }
+    }
+}

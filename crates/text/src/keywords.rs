@@ -30,9 +30,13 @@ impl Stopwords {
 }
 
 /// Inverse document frequencies (`word idf` per line).
+///
+/// Keyed by the word's stable 64-bit hash rather than the word itself: one cache line per lookup
+/// instead of a pointer chase into a 270,000-word table (a collision among 64-bit hashes of the
+/// table's words is about one in a billion, and would only shift one keyword weight).
 #[derive(Debug, Default, Clone)]
 pub struct Idf {
-    map: FxHashMap<Box<str>, f32>,
+    map: FxHashMap<u64, f32>,
     median: f32,
 }
 
@@ -47,7 +51,7 @@ impl Idf {
             let mut parts = line.split_ascii_whitespace();
             match (parts.next(), parts.next().and_then(|v| v.parse::<f32>().ok())) {
                 (Some(w), Some(v)) if v.is_finite() => {
-                    map.insert(w.into(), v);
+                    map.insert(crate::simhash::hash64(w), v);
                     values.push(v);
                 }
                 (None, _) => {}
@@ -64,7 +68,7 @@ impl Idf {
     }
 
     pub fn get(&self, word: &str) -> f32 {
-        self.map.get(word).copied().unwrap_or(self.median)
+        self.map.get(&crate::simhash::hash64(word)).copied().unwrap_or(self.median)
     }
 
     pub fn median(&self) -> f32 {
@@ -87,32 +91,48 @@ pub struct Keyword {
     pub weight: f64,
 }
 
-/// The `top_k` TF-IDF keywords of a token sequence. Words shorter than two characters, stop words
-/// and tokens without letters are skipped; ties keep the order of first appearance.
-pub fn tfidf_keywords<'a>(
-    words: impl IntoIterator<Item = &'a str>,
-    idf: &Idf,
-    stop: &Stopwords,
-    top_k: usize,
-) -> Vec<Keyword> {
-    let mut freq: FxHashMap<&str, (u32, usize)> = FxHashMap::default();
-    let mut total = 0u32;
+/// Count and IDF of one keyword-eligible word of a post.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WordStat<'a> {
+    pub word: &'a str,
+    pub count: u32,
+    pub idf: f32,
+    /// Position of the first occurrence among the tokens.
+    pub first: usize,
+}
+
+/// Counts the keyword-eligible words of a token sequence once, for keywords and SimHash alike:
+/// words of two or more characters with a letter or ideograph, not stop words, not plain numbers.
+pub fn word_stats<'a>(words: impl IntoIterator<Item = &'a str>, idf: &Idf, stop: &Stopwords) -> Vec<WordStat<'a>> {
+    let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut out: Vec<WordStat<'a>> = Vec::new();
     for (i, w) in words.into_iter().enumerate() {
-        if w.chars().nth(1).is_none() || stop.contains(w) || !w.chars().any(char::is_alphanumeric) {
+        if let Some(&k) = index.get(w) {
+            out[k].count += 1;
             continue;
         }
-        if w.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        if w.chars().nth(1).is_none()
+            || !w.chars().any(char::is_alphanumeric)
+            || w.chars().all(|c| c.is_ascii_digit() || c == '.')
+            || stop.contains(w)
+        {
             continue;
         }
-        freq.entry(w).or_insert((0, i)).0 += 1;
-        total += 1;
+        index.insert(w, out.len());
+        out.push(WordStat { word: w, count: 1, idf: idf.get(w), first: i });
     }
+    out
+}
+
+/// The `top_k` TF-IDF keywords from [`word_stats`]; ties keep the order of first appearance.
+pub fn keywords_from(stats: &[WordStat<'_>], top_k: usize) -> Vec<Keyword> {
+    let total: u32 = stats.iter().map(|s| s.count).sum();
     if total == 0 {
         return Vec::new();
     }
-    let mut scored: Vec<(&str, f64, usize)> = freq
-        .into_iter()
-        .map(|(w, (n, first))| (w, f64::from(n) * f64::from(idf.get(w)) / f64::from(total), first))
+    let mut scored: Vec<(&str, f64, usize)> = stats
+        .iter()
+        .map(|s| (s.word, f64::from(s.count) * f64::from(s.idf) / f64::from(total), s.first))
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
     scored
@@ -120,6 +140,16 @@ pub fn tfidf_keywords<'a>(
         .take(top_k)
         .map(|(w, weight, _)| Keyword { word: w.to_owned(), weight: (weight * 10_000.0).round() / 10_000.0 })
         .collect()
+}
+
+/// The `top_k` TF-IDF keywords of a token sequence (jieba's formula).
+pub fn tfidf_keywords<'a>(
+    words: impl IntoIterator<Item = &'a str>,
+    idf: &Idf,
+    stop: &Stopwords,
+    top_k: usize,
+) -> Vec<Keyword> {
+    keywords_from(&word_stats(words, idf, stop), top_k)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ struct Counts {
     latin: usize,
     // markers
     ug_arabic: usize,
+    turkic_arabic: usize,
     kk_arabic: usize,
     ar_arabic: usize,
     kk_cyrillic: usize,
@@ -34,6 +35,8 @@ pub fn detect(text: &str) -> Lang {
                 match ch {
                     // ئ ې ۆ ۈ : Uyghur orthography
                     '\u{0626}' | '\u{06D0}' | '\u{06C6}' | '\u{06C8}' => c.ug_arabic += 1,
+                    // ە ى ۇ ۋ ڭ ھ : letters of Turkic Arabic-script spelling, absent from Arabic
+                    '\u{06D5}' | '\u{0649}' | '\u{06C7}' | '\u{06CB}' | '\u{06AD}' | '\u{06BE}' => c.turkic_arabic += 1,
                     // ٴ ٵ ٶ ٷ ٸ : the Kazakh front-vowel hamza and its ligatures
                     '\u{0674}'..='\u{0678}' => c.kk_arabic += 1,
                     // ة أ إ ث ذ ض ظ : Arabic-language letters absent from Uyghur and Kazakh spelling
@@ -68,9 +71,11 @@ pub fn detect(text: &str) -> Lang {
     if best == han {
         Lang::Chinese
     } else if best == c.arabic {
+        // Kazakh marks front-vowel words with the hamza ٴ; Uyghur writes ئ ې ۆ ۈ instead. Turkic
+        // text without either is taken for Uyghur, the county's more common Arabic-script language.
         if c.kk_arabic > c.ug_arabic {
             Lang::Kazakh
-        } else if c.ug_arabic > 0 {
+        } else if c.ug_arabic > 0 || c.turkic_arabic > c.ar_arabic {
             Lang::Uyghur
         } else if c.ar_arabic > 0 {
             Lang::Arabic
@@ -100,7 +105,9 @@ fn latin_language(text: &str, ug_letters: usize) -> Lang {
         if EN_WORDS.contains(&lw.as_str()) {
             en += 1;
         }
-        if ULY_ENDINGS.iter().any(|e| lw.len() > e.len() + 1 && lw.ends_with(e)) || lw.contains("gh") {
+        // ULY spells قـ as q (English almost always writes qu) and غ as gh.
+        let q_not_u = lw.as_bytes().windows(2).any(|w| w[0] == b'q' && w[1] != b'u') || lw.ends_with('q');
+        if ULY_ENDINGS.iter().any(|e| lw.len() > e.len() + 1 && lw.ends_with(e)) || lw.contains("gh") || q_not_u {
             uly += 1;
         }
     }

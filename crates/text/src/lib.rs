@@ -9,7 +9,7 @@ pub mod normalize;
 pub mod segment;
 pub mod simhash;
 
-pub use keywords::{Idf, Keyword, Stopwords, tfidf_keywords};
+pub use keywords::{Idf, Keyword, Stopwords, WordStat, keywords_from, tfidf_keywords, word_stats};
 pub use lang::detect as detect_lang;
 pub use normalize::{Normalized, is_han, normalize, normalize_term};
 pub use segment::{Segmenter, Token};

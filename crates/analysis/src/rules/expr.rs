@@ -332,3 +332,57 @@ pub fn terms(e: &Expr) -> Vec<&Expr> {
     walk(e, &mut out);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_and_scopes() {
+        let e = parse("title:(停水 OR 断水) AND 小区 NEAR/5 物业 AND NOT \"演 练\"").unwrap();
+        let Expr::And(items) = e else { panic!("{e:?}") };
+        assert_eq!(items.len(), 3);
+        assert!(matches!(&items[0], Expr::Or(v) if v.iter().all(|t| matches!(t, Expr::Term { scope: Some(Field::Title), .. }))));
+        assert!(matches!(&items[1], Expr::Near { within: 5, .. }));
+        assert!(matches!(&items[2], Expr::Not(t) if matches!(&**t, Expr::Term { text, .. } if text == "演 练")));
+        assert!(matches!(parse("سۇ*").unwrap(), Expr::Term { prefix: true, .. }));
+    }
+
+    #[test]
+    fn every_error_message() {
+        let cases = [
+            "",
+            "停水 小区",
+            "(停水 OR 断水",
+            "停水)",
+            "()",
+            "停水 AND",
+            "NOT",
+            "\"停水",
+            "\"\"",
+            "停水 NEAR 小区",
+            "停水 NEAR/0 小区",
+            "(a AND b) NEAR/3 c",
+            "head:停水",
+            "*",
+            "停*水",
+            "title:body:停水",
+            "a OR OR b",
+            "(a OR b c)",
+        ];
+        let mut out = String::new();
+        for c in cases {
+            let r = parse(c);
+            out.push_str(&format!("{c:?} => {}\n", r.map(|e| format!("ok {e:?}")).unwrap_or_else(|e| e.to_string())));
+            assert!(parse(c).is_err(), "{c:?} parsed");
+        }
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn requires_a_word_detects_pure_negations() {
+        assert!(!requires_a_word(&parse("NOT a").unwrap()));
+        assert!(!requires_a_word(&parse("a OR NOT b").unwrap()));
+        assert!(requires_a_word(&parse("a AND NOT b").unwrap()));
+    }
+}
