@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, PathBuf)>) {
     println!("cargo:rerun-if-changed={}", dir.display());
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -13,7 +15,11 @@ fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, PathBuf)>) {
             walk(root, &p, ext, out);
         } else if p.extension().is_some_and(|e| e == ext) {
             println!("cargo:rerun-if-changed={}", p.display());
-            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.push((rel, p.canonicalize().unwrap_or(p.clone())));
         }
     }
@@ -23,13 +29,20 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let top = manifest.join("../..");
     let mut code = String::new();
-    for (name, dir, ext) in [("CONFIG", "config", "toml"), ("DICTIONARIES", "dictionaries", "txt")] {
+    for (name, dir, ext) in [
+        ("CONFIG", "config", "toml"),
+        ("DICTIONARIES", "dictionaries", "txt"),
+    ] {
         let root = top.join(dir);
         let mut files = Vec::new();
         walk(&root, &root, ext, &mut files);
         let _ = writeln!(code, "pub static {name}: &[(&str, &str)] = &[");
         for (rel, path) in files {
-            let _ = writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string());
+            let _ = writeln!(
+                code,
+                "    ({rel:?}, include_str!({:?})),",
+                path.display().to_string()
+            );
         }
         let _ = writeln!(code, "];");
     }

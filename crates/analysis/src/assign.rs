@@ -106,7 +106,10 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
 }
 
 fn is_named(an: &Analyzer, f: &Fired) -> bool {
-    an.rules.topics[f.topic as usize].id.strip_suffix(NAMED_TOPIC).is_some_and(|p| p.ends_with('.'))
+    an.rules.topics[f.topic as usize]
+        .id
+        .strip_suffix(NAMED_TOPIC)
+        .is_some_and(|p| p.ends_with('.'))
 }
 
 /// Rule score share of each functional unit whose topics fired.
@@ -134,7 +137,11 @@ fn round(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
 }
 
-pub(crate) fn assign(inp: &Input<'_>, model: Option<&RouterModel>, words: &[String]) -> Vec<DepartmentHit> {
+pub(crate) fn assign(
+    inp: &Input<'_>,
+    model: Option<&RouterModel>,
+    words: &[String],
+) -> Vec<DepartmentHit> {
     let an = inp.analyzer;
     // Functional units from fired topics.
     let mut functional: Vec<DepartmentHit> = Vec::new();
@@ -195,7 +202,11 @@ pub(crate) fn assign(inp: &Input<'_>, model: Option<&RouterModel>, words: &[Stri
             via: Via::Rule,
             role: Role::Conduct,
             model_confidence: None,
-            topics: vec![TopicOut { id: format!("{}.conduct", an.units[u].id), name: "干部作风".into(), evidence }],
+            topics: vec![TopicOut {
+                id: format!("{}.conduct", an.units[u].id),
+                name: "干部作风".into(),
+                evidence,
+            }],
             unit: u,
             strong: true,
         });
@@ -214,7 +225,11 @@ pub(crate) fn assign(inp: &Input<'_>, model: Option<&RouterModel>, words: &[Stri
             via: Via::Rule,
             role: Role::Territorial,
             model_confidence: None,
-            topics: vec![TopicOut { id: format!("{}.territory", an.units[u].id), name: "属地".into(), evidence }],
+            topics: vec![TopicOut {
+                id: format!("{}.territory", an.units[u].id),
+                name: "属地".into(),
+                evidence,
+            }],
             unit: u,
             strong: false,
         });
@@ -231,7 +246,10 @@ fn unit_support(an: &Analyzer, m: &RouterModel, probs: &[f32]) -> Vec<f32> {
     let mut support = vec![0f32; an.units.len()];
     for (c, class) in m.classes.iter().enumerate() {
         let names: Vec<&str> = match &m.label_map {
-            Some(map) => map.get(class).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default(),
+            Some(map) => map
+                .get(class)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
             None => vec![class.as_str()],
         };
         for (u, unit) in an.units.iter().enumerate() {
@@ -251,14 +269,30 @@ fn model_choice(an: &Analyzer, m: &RouterModel, probs: &[f32]) -> Option<(usize,
         Some(map) => map.get(class)?.iter().map(String::as_str).collect(),
         None => vec![class.as_str()],
     };
-    names.iter().find_map(|n| an.units.iter().position(|u| u.names().any(|x| x == *n))).map(|u| (u, p))
+    names
+        .iter()
+        .find_map(|n| an.units.iter().position(|u| u.names().any(|x| x == *n)))
+        .map(|u| (u, p))
 }
 
-fn apply_model(an: &Analyzer, m: &RouterModel, functional: &mut Vec<DepartmentHit>, words: &[String], fired: &[Fired]) {
-    let Policy { override_confidence, suggest_confidence, model_weight } = m.policy;
+fn apply_model(
+    an: &Analyzer,
+    m: &RouterModel,
+    functional: &mut Vec<DepartmentHit>,
+    words: &[String],
+    fired: &[Fired],
+) {
+    let Policy {
+        override_confidence,
+        suggest_confidence,
+        model_weight,
+    } = m.policy;
     let features = crate::router::Features {
         words: words.to_vec(),
-        rules: rule_shares(an, fired).into_iter().map(|(u, s)| (an.units[u].id.to_string(), s)).collect(),
+        rules: rule_shares(an, fired)
+            .into_iter()
+            .map(|(u, s)| (an.units[u].id.to_string(), s))
+            .collect(),
     };
     let probs = m.predict(&features);
     let support = unit_support(an, m, &probs);
@@ -267,11 +301,17 @@ fn apply_model(an: &Analyzer, m: &RouterModel, functional: &mut Vec<DepartmentHi
     }
     let decisive = functional.len() == 1 && functional[0].strong;
     if !decisive && functional.len() > 1 {
-        let total: f32 = functional.iter().map(|d| d.score).sum::<f32>().max(f32::EPSILON);
+        let total: f32 = functional
+            .iter()
+            .map(|d| d.score)
+            .sum::<f32>()
+            .max(f32::EPSILON);
         let key = |d: &DepartmentHit| d.score / total + model_weight * support[d.unit];
         functional.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.unit.cmp(&b.unit)));
     }
-    let Some((mu, _)) = model_choice(an, m, &probs) else { return };
+    let Some((mu, _)) = model_choice(an, m, &probs) else {
+        return;
+    };
     let conf = support[mu];
     let pos = functional.iter().position(|d| d.unit == mu);
     match pos {

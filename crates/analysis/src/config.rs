@@ -121,7 +121,11 @@ fn line_col(text: &str, byte: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str, issues: &mut Vec<ConfigIssue>) -> Option<T> {
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    issues: &mut Vec<ConfigIssue>,
+) -> Option<T> {
     match toml::from_str::<T>(text) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -141,37 +145,54 @@ fn parse_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str, issues: &m
 
 /// Parses the configuration from `(relative path, text)` pairs: `county.toml`, `gazetteer.toml`,
 /// `departments.toml`, `townships.toml` and `rules/*.toml`. Other files are ignored.
-pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<CountyConfig, ConfigErrors> {
+pub fn load<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<CountyConfig, ConfigErrors> {
     let files: BTreeMap<&str, &str> = files.into_iter().collect();
     let mut issues = Vec::new();
     let need = |name: &str, issues: &mut Vec<ConfigIssue>| -> Option<&str> {
         let t = files.get(name).copied();
         if t.is_none() {
-            issues.push(ConfigIssue { file: name.to_owned(), rule: None, message: "file is missing".into() });
+            issues.push(ConfigIssue {
+                file: name.to_owned(),
+                rule: None,
+                message: "file is missing".into(),
+            });
         }
         t
     };
-    let county = need("county.toml", &mut issues).and_then(|t| parse_toml::<County>("county.toml", t, &mut issues));
-    let gazetteer =
-        need("gazetteer.toml", &mut issues).and_then(|t| parse_toml::<GazetteerFile>("gazetteer.toml", t, &mut issues));
-    let units =
-        need("departments.toml", &mut issues).and_then(|t| parse_toml::<UnitsFile>("departments.toml", t, &mut issues));
-    let township_words =
-        need("townships.toml", &mut issues).and_then(|t| parse_toml::<TownshipWords>("townships.toml", t, &mut issues));
+    let county = need("county.toml", &mut issues)
+        .and_then(|t| parse_toml::<County>("county.toml", t, &mut issues));
+    let gazetteer = need("gazetteer.toml", &mut issues)
+        .and_then(|t| parse_toml::<GazetteerFile>("gazetteer.toml", t, &mut issues));
+    let units = need("departments.toml", &mut issues)
+        .and_then(|t| parse_toml::<UnitsFile>("departments.toml", t, &mut issues));
+    let township_words = need("townships.toml", &mut issues)
+        .and_then(|t| parse_toml::<TownshipWords>("townships.toml", t, &mut issues));
 
     let mut topics = Vec::new();
     let mut rule_units = Vec::new();
     for (path, text) in &files {
-        let Some(stem) = path.strip_prefix("rules/").and_then(|p| p.strip_suffix(".toml")) else { continue };
+        let Some(stem) = path
+            .strip_prefix("rules/")
+            .and_then(|p| p.strip_suffix(".toml"))
+        else {
+            continue;
+        };
         if stem.contains('/') {
             continue;
         }
-        let Some(rf) = parse_toml::<RulesFile>(path, text, &mut issues) else { continue };
+        let Some(rf) = parse_toml::<RulesFile>(path, text, &mut issues) else {
+            continue;
+        };
         if rf.unit.as_str() != stem {
             issues.push(ConfigIssue {
                 file: (*path).to_owned(),
                 rule: None,
-                message: format!("unit = {:?} but the file is named after {stem:?}; they must agree", rf.unit.as_str()),
+                message: format!(
+                    "unit = {:?} but the file is named after {stem:?}; they must agree",
+                    rf.unit.as_str()
+                ),
             });
         }
         rule_units.push(((*path).to_owned(), rf.unit.clone()));
@@ -183,14 +204,21 @@ pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<C
     }
 
     if let Some(units) = &units {
-        check_units(&units.unit, gazetteer.as_ref().map(|g| g.township.as_slice()), &mut issues);
+        check_units(
+            &units.unit,
+            gazetteer.as_ref().map(|g| g.township.as_slice()),
+            &mut issues,
+        );
         let ids: HashSet<&UnitId> = units.unit.iter().map(|u| &u.id).collect();
         for (file, unit) in &rule_units {
             if !ids.contains(unit) {
                 issues.push(ConfigIssue {
                     file: file.clone(),
                     rule: None,
-                    message: format!("unit {:?} is not defined in departments.toml", unit.as_str()),
+                    message: format!(
+                        "unit {:?} is not defined in departments.toml",
+                        unit.as_str()
+                    ),
                 });
             }
         }
@@ -214,7 +242,13 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
     let mut seen_ids = HashSet::new();
     let mut seen_names: HashMap<String, &str> = HashMap::new();
     for u in units {
-        let mut issue = |m: String| issues.push(ConfigIssue { file: file.into(), rule: Some(u.id.to_string()), message: m });
+        let mut issue = |m: String| {
+            issues.push(ConfigIssue {
+                file: file.into(),
+                rule: Some(u.id.to_string()),
+                message: m,
+            })
+        };
         if !seen_ids.insert(&u.id) {
             issue("duplicate unit id".into());
         }
@@ -228,14 +262,18 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
             }
             if let Some(other) = seen_names.get(&key) {
                 if *other != u.id.as_str() {
-                    issue(format!("name or alias {n:?} is also used by unit {other:?}"));
+                    issue(format!(
+                        "name or alias {n:?} is also used by unit {other:?}"
+                    ));
                 }
             } else {
                 seen_names.insert(key, u.id.as_str());
             }
         }
         match (u.kind, &u.township) {
-            (UnitKind::Township, None) => issue("a township unit needs `township = \"<gazetteer code>\"`".into()),
+            (UnitKind::Township, None) => {
+                issue("a township unit needs `township = \"<gazetteer code>\"`".into())
+            }
             (UnitKind::Township, Some(code)) => {
                 if let Some(ts) = townships
                     && !ts.iter().any(|t| &t.code == code)
@@ -252,8 +290,13 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
 fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
     let mut seen = HashSet::new();
     for t in topics {
-        let mut issue =
-            |m: String| issues.push(ConfigIssue { file: t.file.clone(), rule: Some(format!("topic {}", t.id)), message: m });
+        let mut issue = |m: String| {
+            issues.push(ConfigIssue {
+                file: t.file.clone(),
+                rule: Some(format!("topic {}", t.id)),
+                message: m,
+            })
+        };
         if !seen.insert(t.id.as_str()) {
             issue("duplicate topic id (ids must be unique across all rule files)".into());
         }
@@ -261,13 +304,18 @@ fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
         if groups_empty && t.expr.is_none() {
             issue("a topic needs at least one of region, subject, event or expr".into());
         }
-        for (group, words) in
-            [("region", &t.region), ("subject", &t.subject), ("event", &t.event), ("exclude", &t.exclude)]
-        {
+        for (group, words) in [
+            ("region", &t.region),
+            ("subject", &t.subject),
+            ("event", &t.event),
+            ("exclude", &t.exclude),
+        ] {
             for w in words {
                 let bare = w.strip_suffix('*').unwrap_or(w);
                 if bare.contains('*') {
-                    issue(format!("{group}: '*' is only allowed at the end of a word: {w:?}"));
+                    issue(format!(
+                        "{group}: '*' is only allowed at the end of a word: {w:?}"
+                    ));
                 } else if yuqing_text::normalize_term(bare).is_empty() {
                     issue(format!("{group}: {w:?} is empty after normalisation"));
                 }

@@ -164,14 +164,20 @@ impl Analyzer {
         let mut segmenter = Segmenter::new();
         segmenter
             .load_user_dict(dicts.userdict)
-            .map_err(|e| BuildError::Dictionary { file: "userdict.txt", message: e.to_string() })?;
+            .map_err(|e| BuildError::Dictionary {
+                file: "userdict.txt",
+                message: e.to_string(),
+            })?;
         for u in &cfg.units {
             for n in u.names() {
                 segmenter.add_word(n, "nt");
             }
         }
         let county = &cfg.county;
-        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.landmarks) {
+        for n in std::iter::once(&county.name)
+            .chain(&county.short)
+            .chain(&county.landmarks)
+        {
             segmenter.add_word(n, "ns");
         }
         for t in &cfg.townships {
@@ -181,11 +187,14 @@ impl Analyzer {
         }
         let (idf, _bad_idf) = Idf::parse(dicts.idf);
         let stopwords = Stopwords::parse(dicts.stopwords);
-        let (sentiment, bad) = SentimentLexicon::parse(dicts.positive, dicts.negative, dicts.negation, dicts.degree);
+        let (sentiment, bad) =
+            SentimentLexicon::parse(dicts.positive, dicts.negative, dicts.negation, dicts.degree);
         if bad > 0 {
             return Err(BuildError::Dictionary {
                 file: "sentiment/degree.txt",
-                message: format!("{bad} line(s) are not `word<TAB>multiplier` with a positive number"),
+                message: format!(
+                    "{bad} line(s) are not `word<TAB>multiplier` with a positive number"
+                ),
             });
         }
 
@@ -205,8 +214,21 @@ impl Analyzer {
                 file: "departments.toml".into(),
             });
         }
-        let unit_pos: FxHashMap<&str, usize> = cfg.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
-        let rules = RuleSet::compile(&defs, |d| d.unit.as_ref().and_then(|u| unit_pos.get(u.as_str()).copied()), &mut b);
+        let unit_pos: FxHashMap<&str, usize> = cfg
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.as_str(), i))
+            .collect();
+        let rules = RuleSet::compile(
+            &defs,
+            |d| {
+                d.unit
+                    .as_ref()
+                    .and_then(|u| unit_pos.get(u.as_str()).copied())
+            },
+            &mut b,
+        );
 
         let mut places = Vec::new();
         let mut add_place = |b: &mut MatcherBuilder, p: Place| {
@@ -215,22 +237,65 @@ impl Analyzer {
                 places.push(p);
             }
         };
-        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.other_names) {
-            add_place(&mut b, Place { name: n.clone(), kind: PlaceKind::County, township: None, jurisdiction: Jurisdiction::County });
+        for n in std::iter::once(&county.name)
+            .chain(&county.short)
+            .chain(&county.other_names)
+        {
+            add_place(
+                &mut b,
+                Place {
+                    name: n.clone(),
+                    kind: PlaceKind::County,
+                    township: None,
+                    jurisdiction: Jurisdiction::County,
+                },
+            );
         }
         for n in &county.landmarks {
-            add_place(&mut b, Place { name: n.clone(), kind: PlaceKind::Landmark, township: None, jurisdiction: Jurisdiction::County });
+            add_place(
+                &mut b,
+                Place {
+                    name: n.clone(),
+                    kind: PlaceKind::Landmark,
+                    township: None,
+                    jurisdiction: Jurisdiction::County,
+                },
+            );
         }
         let mut township_unit = Vec::new();
         for (ti, t) in cfg.townships.iter().enumerate() {
-            let kind = if t.kind == TownshipKind::Regiment { PlaceKind::Regiment } else { PlaceKind::Township };
+            let kind = if t.kind == TownshipKind::Regiment {
+                PlaceKind::Regiment
+            } else {
+                PlaceKind::Township
+            };
             for n in std::iter::once(&t.name).chain(&t.short) {
-                add_place(&mut b, Place { name: n.clone(), kind, township: Some(ti), jurisdiction: t.jurisdiction });
+                add_place(
+                    &mut b,
+                    Place {
+                        name: n.clone(),
+                        kind,
+                        township: Some(ti),
+                        jurisdiction: t.jurisdiction,
+                    },
+                );
             }
             for v in &t.villages {
-                add_place(&mut b, Place { name: v.clone(), kind: PlaceKind::Village, township: Some(ti), jurisdiction: t.jurisdiction });
+                add_place(
+                    &mut b,
+                    Place {
+                        name: v.clone(),
+                        kind: PlaceKind::Village,
+                        township: Some(ti),
+                        jurisdiction: t.jurisdiction,
+                    },
+                );
             }
-            township_unit.push(cfg.units.iter().position(|u| u.township.as_ref() == Some(&t.code)));
+            township_unit.push(
+                cfg.units
+                    .iter()
+                    .position(|u| u.township.as_ref() == Some(&t.code)),
+            );
         }
 
         let mut risk_words = Vec::new();
@@ -240,8 +305,11 @@ impl Analyzer {
                 continue;
             }
             let mut p = line.split('\t');
-            let (Some(word), Some(weight), category) = (p.next(), p.next().and_then(|w| w.trim().parse::<f32>().ok()), p.next())
-            else {
+            let (Some(word), Some(weight), category) = (
+                p.next(),
+                p.next().and_then(|w| w.trim().parse::<f32>().ok()),
+                p.next(),
+            ) else {
                 return Err(BuildError::Dictionary {
                     file: "risk.txt",
                     message: format!("line {}: expected `word<TAB>weight<TAB>category`", i + 1),
@@ -262,7 +330,9 @@ impl Analyzer {
         for w in &cfg.township_words.conduct_words {
             b.add(w, Use::Conduct);
         }
-        let matcher = b.build().map_err(|e| BuildError::Automaton(e.to_string()))?;
+        let matcher = b
+            .build()
+            .map_err(|e| BuildError::Automaton(e.to_string()))?;
         Ok(Self {
             units: cfg.units.clone(),
             townships: cfg.townships.clone(),
@@ -297,7 +367,11 @@ impl Analyzer {
 
     /// Words of normalised text for keywords, SimHash, sentiment and the router.
     pub fn words<'a>(&self, text: &'a str) -> Vec<&'a str> {
-        self.segmenter.cut(text).into_iter().map(|t| t.word).collect()
+        self.segmenter
+            .cut(text)
+            .into_iter()
+            .map(|t| t.word)
+            .collect()
     }
 
     /// Analyses one post, optionally with the learned router.
@@ -306,11 +380,20 @@ impl Analyzer {
     }
 
     /// Analyses one post and also returns the intermediate words and fired topics.
-    pub fn analyze_full(&self, doc: &Document, model: Option<&RouterModel>) -> (Analysis, Intermediate) {
+    pub fn analyze_full(
+        &self,
+        doc: &Document,
+        model: Option<&RouterModel>,
+    ) -> (Analysis, Intermediate) {
         self.analyze_inner(doc, model, true)
     }
 
-    fn analyze_inner(&self, doc: &Document, model: Option<&RouterModel>, want_words: bool) -> (Analysis, Intermediate) {
+    fn analyze_inner(
+        &self,
+        doc: &Document,
+        model: Option<&RouterModel>,
+        want_words: bool,
+    ) -> (Analysis, Intermediate) {
         let norm = [normalize(&doc.title), normalize(&doc.body)];
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
@@ -342,7 +425,11 @@ impl Analyzer {
         let stats = yuqing_text::word_stats(words.iter().copied(), &self.idf, &self.stopwords);
         let keywords = yuqing_text::keywords_from(&stats, self.keyword_count);
         // SimHash over the same words, weighted by tf × idf (idf capped so rare typos do not dominate).
-        let simhash = yuqing_text::simhash(stats.iter().map(|s| (s.word, s.count as f32 * s.idf.min(12.0))));
+        let simhash = yuqing_text::simhash(
+            stats
+                .iter()
+                .map(|s| (s.word, s.count as f32 * s.idf.min(12.0))),
+        );
         let sentiment = self.sentiment.score(words.iter().copied());
         let lang = if doc.title.is_empty() {
             yuqing_text::detect_lang(&doc.body)
@@ -385,9 +472,15 @@ impl Analyzer {
         // Risk: distinct words, combined as independent chances.
         risk_hits.sort_unstable();
         risk_hits.dedup();
-        let mut risk_list: Vec<&RiskWord> = risk_hits.iter().map(|&r| &self.risk_words[r as usize]).collect();
+        let mut risk_list: Vec<&RiskWord> = risk_hits
+            .iter()
+            .map(|&r| &self.risk_words[r as usize])
+            .collect();
         risk_list.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.word.cmp(&b.word)));
-        let score = 1.0 - risk_list.iter().fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
+        let score = 1.0
+            - risk_list
+                .iter()
+                .fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
         let mut categories: Vec<String> = Vec::new();
         for r in &risk_list {
             if !r.category.is_empty() && !categories.contains(&r.category) {
@@ -401,24 +494,47 @@ impl Analyzer {
         };
 
         let evidence_out = |ev: &rules::Evidence| {
-            let (start, end) = normalized(ev.hit.field).original_span(ev.hit.start as usize, ev.hit.end as usize);
-            EvidenceOut { word: self.rules.terms[ev.term as usize].text.clone(), field: ev.hit.field, start, end }
+            let (start, end) =
+                normalized(ev.hit.field).original_span(ev.hit.start as usize, ev.hit.end as usize);
+            EvidenceOut {
+                word: self.rules.terms[ev.term as usize].text.clone(),
+                field: ev.hit.field,
+                start,
+                end,
+            }
         };
         let place_evidence = |hits: &[(u32, Hit)], t: usize| -> Vec<EvidenceOut> {
             hits.iter()
                 .filter(|(p, _)| self.places[*p as usize].township == Some(t))
                 .map(|(p, h)| {
-                    let (start, end) = normalized(h.field).original_span(h.start as usize, h.end as usize);
-                    EvidenceOut { word: self.places[*p as usize].name.clone(), field: h.field, start, end }
+                    let (start, end) =
+                        normalized(h.field).original_span(h.start as usize, h.end as usize);
+                    EvidenceOut {
+                        word: self.places[*p as usize].name.clone(),
+                        field: h.field,
+                        start,
+                        end,
+                    }
                 })
                 .collect()
         };
         let word_evidence = |hs: &[Hit]| -> Vec<EvidenceOut> {
             hs.iter()
                 .map(|h| {
-                    let (start, end) = normalized(h.field).original_span(h.start as usize, h.end as usize);
-                    let text: String = doc.text(h.field).chars().skip(start).take(end - start).collect();
-                    EvidenceOut { word: text, field: h.field, start, end }
+                    let (start, end) =
+                        normalized(h.field).original_span(h.start as usize, h.end as usize);
+                    let text: String = doc
+                        .text(h.field)
+                        .chars()
+                        .skip(start)
+                        .take(end - start)
+                        .collect();
+                    EvidenceOut {
+                        word: text,
+                        field: h.field,
+                        start,
+                        end,
+                    }
                 })
                 .collect()
         };
@@ -427,7 +543,11 @@ impl Analyzer {
         let words_owned: Vec<String> = if model.is_some() || want_words {
             words
                 .iter()
-                .filter(|w| !self.stopwords.contains(w) && w.chars().nth(1).is_some() && w.chars().any(char::is_alphanumeric))
+                .filter(|w| {
+                    !self.stopwords.contains(w)
+                        && w.chars().nth(1).is_some()
+                        && w.chars().any(char::is_alphanumeric)
+                })
                 .map(|w| (*w).to_owned())
                 .collect()
         } else {
@@ -458,7 +578,13 @@ impl Analyzer {
             local,
             simhash: format!("{simhash:016x}"),
         };
-        (analysis, Intermediate { words: words_owned, fired })
+        (
+            analysis,
+            Intermediate {
+                words: words_owned,
+                fired,
+            },
+        )
     }
 
     /// The router features of an analysed post: its words and the rule share of each unit.
@@ -466,7 +592,10 @@ impl Analyzer {
         let shares = assign::rule_shares(self, &inter.fired);
         router::Features {
             words: inter.words.clone(),
-            rules: shares.into_iter().map(|(u, s)| (self.units[u].id.to_string(), s)).collect(),
+            rules: shares
+                .into_iter()
+                .map(|(u, s)| (self.units[u].id.to_string(), s))
+                .collect(),
         }
     }
 

@@ -82,9 +82,20 @@ impl MatcherBuilder {
     pub fn build(self) -> Result<Matcher, aho_corasick::BuildError> {
         // A DFA is fastest for the usual few thousand patterns; very large rule sets fall back to
         // the contiguous NFA to bound memory.
-        let kind = if self.patterns.len() <= 20_000 { AhoCorasickKind::DFA } else { AhoCorasickKind::ContiguousNFA };
-        let ac = AhoCorasick::builder().match_kind(MatchKind::Standard).kind(Some(kind)).build(&self.patterns)?;
-        Ok(Matcher { ac, patterns: self.patterns, uses: self.uses })
+        let kind = if self.patterns.len() <= 20_000 {
+            AhoCorasickKind::DFA
+        } else {
+            AhoCorasickKind::ContiguousNFA
+        };
+        let ac = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(kind))
+            .build(&self.patterns)?;
+        Ok(Matcher {
+            ac,
+            patterns: self.patterns,
+            uses: self.uses,
+        })
     }
 }
 
@@ -119,16 +130,26 @@ impl Matcher {
             for &(what, boundary) in &self.uses[m.pattern().as_usize()] {
                 let ok = match boundary {
                     Boundary::None => true,
-                    Boundary::Start => {
-                        *word_start.get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
-                    }
+                    Boundary::Start => *word_start.get_or_insert_with(|| {
+                        !s[..start].chars().next_back().is_some_and(is_word_char)
+                    }),
                     Boundary::Both => {
-                        *word_start.get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
-                            && *word_end.get_or_insert_with(|| !s[end..].chars().next().is_some_and(is_word_char))
+                        *word_start.get_or_insert_with(|| {
+                            !s[..start].chars().next_back().is_some_and(is_word_char)
+                        }) && *word_end.get_or_insert_with(|| {
+                            !s[end..].chars().next().is_some_and(is_word_char)
+                        })
                     }
                 };
                 if ok {
-                    f(what, Hit { field, start: start as u32, end: end as u32 });
+                    f(
+                        what,
+                        Hit {
+                            field,
+                            start: start as u32,
+                            end: end as u32,
+                        },
+                    );
                 }
             }
         }

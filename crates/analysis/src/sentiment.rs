@@ -19,7 +19,9 @@ pub struct SentimentLexicon {
 }
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 impl SentimentLexicon {
@@ -30,7 +32,10 @@ impl SentimentLexicon {
         let degree = words(degree)
             .filter_map(|l| {
                 let mut p = l.split('\t');
-                match (p.next(), p.next().and_then(|m| m.trim().parse::<f32>().ok())) {
+                match (
+                    p.next(),
+                    p.next().and_then(|m| m.trim().parse::<f32>().ok()),
+                ) {
                     (Some(w), Some(m)) if m.is_finite() && m > 0.0 => Some((w.trim().into(), m)),
                     _ => {
                         bad += 1;
@@ -50,7 +55,11 @@ impl SentimentLexicon {
 
     /// Words of all lists, for the user dictionary of the segmenter.
     pub fn all_words(&self) -> impl Iterator<Item = &str> {
-        self.positive.iter().chain(&self.negative).chain(&self.negation).map(|w| &**w)
+        self.positive
+            .iter()
+            .chain(&self.negative)
+            .chain(&self.negation)
+            .map(|w| &**w)
     }
 
     /// Scores a token sequence (normalised words, punctuation included).
@@ -70,7 +79,8 @@ impl SentimentLexicon {
                 continue;
             }
             match t {
-                "，" | "," | "。" | "." | "；" | ";" | "？" | "?" | "\n" | "…" | "~" | "～" => {
+                "，" | "," | "。" | "." | "；" | ";" | "？" | "?" | "\n" | "…" | "~" | "～" =>
+                {
                     flush(&mut total, &mut clause, clause_weight);
                     clause_weight = 1.0;
                     recent = [None; 3];
@@ -129,7 +139,11 @@ impl SentimentLexicon {
         } else {
             SentimentLabel::Neutral
         };
-        Sentiment { score: (score * 10_000.0).round() / 10_000.0, label, hits }
+        Sentiment {
+            score: (score * 10_000.0).round() / 10_000.0,
+            label,
+            hits,
+        }
     }
 }
 
@@ -147,15 +161,30 @@ mod tests {
     use super::*;
 
     fn lex() -> SentimentLexicon {
-        SentimentLexicon::parse("好\n满意\n方便\n", "差\n脏\n拖欠\n投诉\n", "不\n没有\n", "很\t1.5\n非常\t1.8\n").0
+        SentimentLexicon::parse(
+            "好\n满意\n方便\n",
+            "差\n脏\n拖欠\n投诉\n",
+            "不\n没有\n",
+            "很\t1.5\n非常\t1.8\n",
+        )
+        .0
     }
 
     #[test]
     fn negation_and_degree() {
         let l = lex();
-        assert_eq!(l.score(["服务", "很", "好"]).label, SentimentLabel::Positive);
-        assert_eq!(l.score(["服务", "不", "好"]).label, SentimentLabel::Negative);
-        assert_eq!(l.score(["一点", "也", "不", "满意"]).label, SentimentLabel::Negative);
+        assert_eq!(
+            l.score(["服务", "很", "好"]).label,
+            SentimentLabel::Positive
+        );
+        assert_eq!(
+            l.score(["服务", "不", "好"]).label,
+            SentimentLabel::Negative
+        );
+        assert_eq!(
+            l.score(["一点", "也", "不", "满意"]).label,
+            SentimentLabel::Negative
+        );
         assert!(l.score(["非常", "差"]).score < l.score(["差"]).score);
         assert_eq!(l.score(["今天", "开会"]).label, SentimentLabel::Neutral);
     }
@@ -163,7 +192,14 @@ mod tests {
     #[test]
     fn contrast_favours_what_follows() {
         let l = lex();
-        assert_eq!(l.score(["位置", "方便", "，", "但是", "房间", "很", "脏", "很", "差"]).label, SentimentLabel::Negative);
-        assert_eq!(l.score(["有点", "贵", "但是", "服务", "很", "好"]).label, SentimentLabel::Positive);
+        assert_eq!(
+            l.score(["位置", "方便", "，", "但是", "房间", "很", "脏", "很", "差"])
+                .label,
+            SentimentLabel::Negative
+        );
+        assert_eq!(
+            l.score(["有点", "贵", "但是", "服务", "很", "好"]).label,
+            SentimentLabel::Positive
+        );
     }
 }

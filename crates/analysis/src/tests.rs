@@ -16,13 +16,21 @@ fn root() -> PathBuf {
 
 fn read_dir(dir: &Path, ext: &str) -> Vec<(String, String)> {
     fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
                 walk(root, &p, ext, out);
             } else if p.extension().is_some_and(|e| e == ext) {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, std::fs::read_to_string(&p).unwrap()));
             }
         }
@@ -42,7 +50,13 @@ fn analyzer() -> &'static Analyzer {
         let files = shipped_config();
         let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
         let dicts = read_dir(&root().join("dictionaries"), "txt");
-        let d = |n: &str| dicts.iter().find(|(p, _)| p == n).map(|(_, t)| t.as_str()).unwrap();
+        let d = |n: &str| {
+            dicts
+                .iter()
+                .find(|(p, _)| p == n)
+                .map(|(_, t)| t.as_str())
+                .unwrap()
+        };
         let dicts = Dictionaries {
             userdict: d("userdict.txt"),
             stopwords: d("stopwords.txt"),
@@ -58,30 +72,63 @@ fn analyzer() -> &'static Analyzer {
 }
 
 fn post(title: &str, body: &str) -> Document {
-    Document { id: "t".into(), title: title.into(), body: body.into(), ..Default::default() }
+    Document {
+        id: "t".into(),
+        title: title.into(),
+        body: body.into(),
+        ..Default::default()
+    }
 }
 
 #[test]
 fn every_shipped_config_file_parses() {
     let files = shipped_config();
     assert!(files.iter().any(|(p, _)| p == "departments.toml"));
-    assert!(files.iter().filter(|(p, _)| p.starts_with("rules/")).count() >= 10);
+    assert!(
+        files
+            .iter()
+            .filter(|(p, _)| p.starts_with("rules/"))
+            .count()
+            >= 10
+    );
     let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
     // The departments the evaluation compares by name are spelled as its label map spells them.
-    for name in ["住房和城乡建设局", "人力资源和社会保障局", "生态环境局", "卫生健康委员会", "市场监督管理局", "交通运输局", "教育局"] {
+    for name in [
+        "住房和城乡建设局",
+        "人力资源和社会保障局",
+        "生态环境局",
+        "卫生健康委员会",
+        "市场监督管理局",
+        "交通运输局",
+        "教育局",
+    ] {
         assert!(cfg.units.iter().any(|u| u.name == name), "{name} missing");
     }
     // XPCC regiments are another jurisdiction, not county townships.
-    let regiments: Vec<_> = cfg.townships.iter().filter(|t| t.kind == yuqing_domain::TownshipKind::Regiment).collect();
+    let regiments: Vec<_> = cfg
+        .townships
+        .iter()
+        .filter(|t| t.kind == yuqing_domain::TownshipKind::Regiment)
+        .collect();
     assert_eq!(regiments.len(), 2);
-    assert!(regiments.iter().all(|t| t.jurisdiction == yuqing_domain::Jurisdiction::Xpcc));
+    assert!(
+        regiments
+            .iter()
+            .all(|t| t.jurisdiction == yuqing_domain::Jurisdiction::Xpcc)
+    );
 }
 
 #[test]
 fn a_post_naming_no_county_place_is_still_assigned() {
-    let a = analyzer().analyze(&post("小区物业乱收费", "物业公司每月多收物业费，业委会也不管。"), None);
+    let a = analyzer().analyze(
+        &post("小区物业乱收费", "物业公司每月多收物业费，业委会也不管。"),
+        None,
+    );
     assert!(!a.local);
-    assert_eq!(a.departments.first().map(|d| d.name.as_str()), Some("住房和城乡建设局"));
+    assert_eq!(
+        a.departments.first().map(|d| d.name.as_str()),
+        Some("住房和城乡建设局")
+    );
 }
 
 #[test]
@@ -106,29 +153,57 @@ fn evidence_offsets_point_at_the_original_text() {
 #[test]
 fn generic_words_alone_assign_no_township() {
     let a = analyzer().analyze(&post("", "我们社区居委会和街道办都说不归他们管。"), None);
-    assert!(a.departments.iter().all(|d| d.role != Role::Territorial && d.role != Role::Conduct), "{:?}", a.departments);
+    assert!(
+        a.departments
+            .iter()
+            .all(|d| d.role != Role::Territorial && d.role != Role::Conduct),
+        "{:?}",
+        a.departments
+    );
 }
 
 #[test]
 fn township_is_a_territorial_co_owner_after_the_functional_department() {
-    let a = analyzer().analyze(&post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"), None);
-    let roles: Vec<_> = a.departments.iter().map(|d| (d.name.as_str(), d.role)).collect();
-    let first_territorial = roles.iter().position(|r| r.1 == Role::Territorial).expect("township listed");
+    let a = analyzer().analyze(
+        &post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"),
+        None,
+    );
+    let roles: Vec<_> = a
+        .departments
+        .iter()
+        .map(|d| (d.name.as_str(), d.role))
+        .collect();
+    let first_territorial = roles
+        .iter()
+        .position(|r| r.1 == Role::Territorial)
+        .expect("township listed");
     assert!(first_territorial > 0, "{roles:?}");
     assert_eq!(roles[first_territorial].0, "那拉提镇人民政府");
 }
 
 #[test]
 fn township_government_leads_when_its_own_conduct_is_the_subject() {
-    let a = analyzer().analyze(&post("那拉提镇干部推诿", "去那拉提镇政府办事，镇干部态度恶劣、互相推诿。"), None);
+    let a = analyzer().analyze(
+        &post(
+            "那拉提镇干部推诿",
+            "去那拉提镇政府办事，镇干部态度恶劣、互相推诿。",
+        ),
+        None,
+    );
     let first = a.departments.first().expect("assigned");
-    assert_eq!((first.name.as_str(), first.role), ("那拉提镇人民政府", Role::Conduct));
+    assert_eq!(
+        (first.name.as_str(), first.role),
+        ("那拉提镇人民政府", Role::Conduct)
+    );
 }
 
 #[test]
 fn language_never_raises_risk() {
     let zh = analyzer().analyze(&post("", "那拉提镇停水三天了。"), None);
-    let mixed = analyzer().analyze(&post("", "那拉提镇停水三天了。 ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"), None);
+    let mixed = analyzer().analyze(
+        &post("", "那拉提镇停水三天了。 ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"),
+        None,
+    );
     assert!(mixed.risk.score <= zh.risk.score + f32::EPSILON);
     assert_eq!(zh.lang, yuqing_domain::Lang::Chinese);
 }
@@ -181,13 +256,19 @@ fn tiny(rules: &str) -> Result<Analyzer, config::ConfigErrors> {
         ("rules/water.toml", rules),
     ];
     let cfg = config::load(files)?;
-    let d = Dictionaries { idf: "停水 5\n", ..Default::default() };
+    let d = Dictionaries {
+        idf: "停水 5\n",
+        ..Default::default()
+    };
     Ok(Analyzer::new(&cfg, d).unwrap())
 }
 
 fn topics(an: &Analyzer, title: &str, body: &str) -> Vec<String> {
     let a = an.analyze(&post(title, body), None);
-    a.departments.iter().flat_map(|d| d.topics.iter().map(|t| t.id.clone())).collect()
+    a.departments
+        .iter()
+        .flat_map(|d| d.topics.iter().map(|t| t.id.clone()))
+        .collect()
 }
 
 #[test]
@@ -213,14 +294,23 @@ fn expressions_near_scope_and_prefix() {
     ))
     .unwrap();
     assert_eq!(topics(&an, "", "小区今天停水"), ["w.near"]);
-    assert_eq!(topics(&an, "", "停水了，我们这个老小区"), Vec::<String>::new());
+    assert_eq!(
+        topics(&an, "", "停水了，我们这个老小区"),
+        Vec::<String>::new()
+    );
     assert_eq!(topics(&an, "水库", "水位很高"), ["w.title"]);
     assert!(topics(&an, "", "水库水位很高").is_empty());
     assert!(topics(&an, "水库", "举行防汛演练").is_empty());
     assert_eq!(topics(&an, "", "ئۆيدە سۇنىڭ يوق"), ["w.ug"]);
-    assert!(topics(&an, "", "ئاسۇ").is_empty(), "prefix only at a word start");
+    assert!(
+        topics(&an, "", "ئاسۇ").is_empty(),
+        "prefix only at a word start"
+    );
     assert_eq!(topics(&an, "", "the DAM broke"), ["w.en"]);
-    assert!(topics(&an, "", "amsterdam"), "whole words only for alphabetic terms").is_empty();
+    assert!(
+        topics(&an, "", "amsterdam").is_empty(),
+        "whole words only for alphabetic terms"
+    );
 }
 
 #[test]
@@ -234,16 +324,34 @@ fn naming_a_unit_assigns_it() {
 #[test]
 fn bad_configurations_are_explained() {
     let cases = [
-        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubjct = [\"x\"]\n", "unknown field"),
-        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = '停水 小区'\n", "column 4: expected AND, OR or NEAR/n"),
-        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = 'NOT 演练'\n", "none of its words"),
-        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\n", "needs at least one"),
+        (
+            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubjct = [\"x\"]\n",
+            "unknown field",
+        ),
+        (
+            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = '停水 小区'\n",
+            "column 4: expected AND, OR or NEAR/n",
+        ),
+        (
+            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = 'NOT 演练'\n",
+            "none of its words",
+        ),
+        (
+            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\n",
+            "needs at least one",
+        ),
         ("unit = \"housing\"\n", "file is named after \"water\""),
-        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject=[\"a\"]\n[[topic]]\nid = \"w.a\"\nname = \"b\"\nsubject=[\"b\"]\n", "duplicate topic id"),
+        (
+            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject=[\"a\"]\n[[topic]]\nid = \"w.a\"\nname = \"b\"\nsubject=[\"b\"]\n",
+            "duplicate topic id",
+        ),
     ];
     let mut report = String::new();
     for (rules, want) in cases {
-        let err = tiny(rules).err().expect("must fail").to_string();
+        let err = match tiny(rules) {
+            Ok(_) => panic!("{rules:?} must fail"),
+            Err(e) => e.to_string(),
+        };
         assert!(err.contains(want), "{err:?} lacks {want:?}");
         assert!(err.starts_with("rules/water.toml"), "{err}");
         report.push_str(&err);

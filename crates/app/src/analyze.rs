@@ -30,25 +30,37 @@ const CHUNK: usize = 1024;
 
 pub fn load_model(path: Option<&std::path::Path>) -> Result<Option<RouterModel>> {
     path.map(|p| {
-        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read model {}", p.display()))?;
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read model {}", p.display()))?;
         RouterModel::from_json(&text).with_context(|| format!("{}", p.display()))
     })
     .transpose()
 }
 
 /// One output line for one input line: the analysis, or an error record that keeps the alignment.
-fn analyze_line(an: &Analyzer, model: Option<&RouterModel>, line_no: usize, line: &str) -> (String, Option<String>) {
+fn analyze_line(
+    an: &Analyzer,
+    model: Option<&RouterModel>,
+    line_no: usize,
+    line: &str,
+) -> (String, Option<String>) {
     match serde_json::from_str::<Document>(line) {
         Ok(doc) => {
             let a = an.analyze(&doc, model);
             match serde_json::to_string(&a) {
                 Ok(s) => (s, None),
-                Err(e) => (error_record(line_no, &e.to_string()), Some(format!("line {line_no}: {e}"))),
+                Err(e) => (
+                    error_record(line_no, &e.to_string()),
+                    Some(format!("line {line_no}: {e}")),
+                ),
             }
         }
         Err(e) => {
             let msg = format!("not a JSON object with string fields: {e}");
-            (error_record(line_no, &msg), Some(format!("line {line_no}: {msg}")))
+            (
+                error_record(line_no, &msg),
+                Some(format!("line {line_no}: {msg}")),
+            )
         }
     }
 }
@@ -59,7 +71,10 @@ fn error_record(line_no: usize, msg: &str) -> String {
 
 pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
     if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("thread pool")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .context("thread pool")?;
     }
     let model = load_model(args.model.as_deref())?;
     let an = res.analyzer()?;
@@ -83,9 +98,15 @@ pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
         // One thread: stream line by line so the first result appears at once.
         if (single && !chunk.is_empty()) || chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
             let results: Vec<(String, Option<String>)> = if single {
-                chunk.iter().map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l)).collect()
+                chunk
+                    .iter()
+                    .map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l))
+                    .collect()
             } else {
-                chunk.par_iter().map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l)).collect()
+                chunk
+                    .par_iter()
+                    .map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l))
+                    .collect()
             };
             for (json, err) in results {
                 out.write_all(json.as_bytes())?;

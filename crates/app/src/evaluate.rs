@@ -33,7 +33,8 @@ fn read_labelled(path: &Path) -> Result<Vec<(Document, String)>> {
         if line.trim().is_empty() {
             continue;
         }
-        let l: Labelled = serde_json::from_str(&line).with_context(|| format!("{}: line {n}", path.display()))?;
+        let l: Labelled =
+            serde_json::from_str(&line).with_context(|| format!("{}: line {n}", path.display()))?;
         if let Some(label) = l.label.filter(|s| !s.is_empty()) {
             out.push((l.doc, label));
         }
@@ -44,8 +45,10 @@ fn read_labelled(path: &Path) -> Result<Vec<(Document, String)>> {
 type LabelMap = BTreeMap<String, Vec<String>>;
 
 fn read_label_map(path: &Path) -> Result<(LabelMap, Vec<String>)> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
     let mut map = BTreeMap::new();
     let mut order = Vec::new();
     for (k, v) in table {
@@ -53,7 +56,11 @@ fn read_label_map(path: &Path) -> Result<(LabelMap, Vec<String>)> {
             .as_array()
             .with_context(|| format!("{}: {k} must be a list of department names", path.display()))?
             .iter()
-            .map(|x| x.as_str().map(str::to_owned).context("department names must be strings"))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .context("department names must be strings")
+            })
             .collect::<Result<_>>()?;
         order.push(k.clone());
         map.insert(k, names);
@@ -88,24 +95,50 @@ fn features(an: &Analyzer, docs: &[(Document, String)]) -> Vec<(Features, String
         .collect()
 }
 
-fn train_model(examples: &[(Features, String)], map: Option<LabelMap>, alpha: f64, iterations: u64) -> Result<RouterModel> {
-    Ok(RouterModel::train(examples, map, TrainOptions { alpha, max_iterations: iterations, ..Default::default() })?)
+fn train_model(
+    examples: &[(Features, String)],
+    map: Option<LabelMap>,
+    alpha: f64,
+    iterations: u64,
+) -> Result<RouterModel> {
+    Ok(RouterModel::train(
+        examples,
+        map,
+        TrainOptions {
+            alpha,
+            max_iterations: iterations,
+            ..Default::default()
+        },
+    )?)
 }
 
 pub fn train(res: &Resources, args: &TrainArgs) -> Result<ExitCode> {
     let an = res.analyzer()?;
     let data = read_labelled(&args.labels)?;
-    let map = args.label_map.as_deref().map(read_label_map).transpose()?.map(|m| m.0);
+    let map = args
+        .label_map
+        .as_deref()
+        .map(read_label_map)
+        .transpose()?
+        .map(|m| m.0);
     if let Some(m) = &map {
-        let unknown: Vec<_> = data.iter().map(|d| &d.1).filter(|l| !m.contains_key(*l)).collect();
+        let unknown: Vec<_> = data
+            .iter()
+            .map(|d| &d.1)
+            .filter(|l| !m.contains_key(*l))
+            .collect();
         if let Some(u) = unknown.first() {
-            bail!("label {u:?} is not a category of the label map ({} such posts)", unknown.len());
+            bail!(
+                "label {u:?} is not a category of the label map ({} such posts)",
+                unknown.len()
+            );
         }
     }
     let examples = features(&an, &data);
     let t = std::time::Instant::now();
     let model = train_model(&examples, map, args.alpha, args.iterations)?;
-    std::fs::write(&args.out, model.to_json()).with_context(|| format!("cannot write {}", args.out.display()))?;
+    std::fs::write(&args.out, model.to_json())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!(
         "trained on {} posts, {} classes in {:.1}s; wrote {}",
         examples.len(),
@@ -138,36 +171,61 @@ pub struct RoutingArgs {
 
 /// The category a predicted department name counts as: the gold one when the name is in its
 /// list, else the first category listing it, else "(other)".
-fn predicted_category<'a>(name: &str, gold: &'a str, map: &'a LabelMap, order: &'a [String]) -> &'a str {
+fn predicted_category<'a>(
+    name: &str,
+    gold: &'a str,
+    map: &'a LabelMap,
+    order: &'a [String],
+) -> &'a str {
     if map.get(gold).is_some_and(|v| v.iter().any(|n| n == name)) {
         return gold;
     }
-    order.iter().find(|c| map[c.as_str()].iter().any(|n| n == name)).map_or("(other)", String::as_str)
+    order
+        .iter()
+        .find(|c| map[c.as_str()].iter().any(|n| n == name))
+        .map_or("(other)", String::as_str)
 }
 
-fn score(
-    an: &Analyzer,
-    docs: &[(Document, String)],
-    model: Option<&RouterModel>,
-    rules_only: bool,
-    map: &LabelMap,
-    order: &[String],
-    conf: &mut Confusion,
-    errors: bool,
-) {
-    let preds: Vec<Option<String>> = docs
-        .par_iter()
-        .map(|(d, _)| {
-            let a = an.analyze(d, model);
-            a.departments.iter().find(|d| !rules_only || d.via == Via::Rule).map(|d| d.name.clone())
-        })
-        .collect();
-    for ((d, gold), pred) in docs.iter().zip(preds) {
-        let cat = pred.as_deref().map(|p| predicted_category(p, gold, map, order));
-        if errors && cat != Some(gold.as_str()) {
-            eprintln!("{}\tgold={gold}\tpred={}\t{}", d.id, pred.as_deref().unwrap_or("-"), d.title);
+/// Scores predictions against gold categories.
+struct Scorer<'a> {
+    an: &'a Analyzer,
+    map: &'a LabelMap,
+    order: &'a [String],
+    print_errors: bool,
+}
+
+impl Scorer<'_> {
+    fn score(
+        &self,
+        docs: &[(Document, String)],
+        model: Option<&RouterModel>,
+        rules_only: bool,
+        conf: &mut Confusion,
+    ) {
+        let preds: Vec<Option<String>> = docs
+            .par_iter()
+            .map(|(d, _)| {
+                let a = self.an.analyze(d, model);
+                a.departments
+                    .iter()
+                    .find(|d| !rules_only || d.via == Via::Rule)
+                    .map(|d| d.name.clone())
+            })
+            .collect();
+        for ((d, gold), pred) in docs.iter().zip(preds) {
+            let cat = pred
+                .as_deref()
+                .map(|p| predicted_category(p, gold, self.map, self.order));
+            if self.print_errors && cat != Some(gold.as_str()) {
+                eprintln!(
+                    "{}\tgold={gold}\tpred={}\t{}",
+                    d.id,
+                    pred.as_deref().unwrap_or("-"),
+                    d.title
+                );
+            }
+            conf.add(gold, cat);
         }
-        conf.add(gold, cat);
     }
 }
 
@@ -178,8 +236,17 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
     let mut labels = order.clone();
     labels.push("(other)".into());
     let mut conf = Confusion::new(labels.clone());
+    let scorer = Scorer {
+        an: &an,
+        map: &map,
+        order: &order,
+        print_errors: args.errors,
+    };
     if let Some(k) = args.cv {
-        anyhow::ensure!(k >= 2 && k <= data.len(), "--cv needs 2 ≤ K ≤ number of posts");
+        anyhow::ensure!(
+            k >= 2 && k <= data.len(),
+            "--cv needs 2 ≤ K ≤ number of posts"
+        );
         // Deterministic shuffle, then K folds.
         let mut idx: Vec<usize> = (0..data.len()).collect();
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -191,17 +258,37 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
         }
         let examples = features(&an, &data);
         for fold in 0..k {
-            let (test, train): (Vec<usize>, Vec<usize>) = idx.iter().partition(|&&i| i % k == fold);
+            // Fold membership by position in the shuffled order.
+            let test: Vec<usize> = idx.iter().copied().skip(fold).step_by(k).collect();
+            let train: Vec<usize> = idx
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(pos, _)| pos % k != fold)
+                .map(|p| p.1)
+                .collect();
             let train_ex: Vec<_> = train.iter().map(|&i| examples[i].clone()).collect();
             let model = train_model(&train_ex, Some(map.clone()), 0.01, 200)?;
             let test_docs: Vec<_> = test.iter().map(|&i| data[i].clone()).collect();
-            score(&an, &test_docs, Some(&model), false, &map, &order, &mut conf, args.errors);
+            scorer.score(&test_docs, Some(&model), false, &mut conf);
         }
         println!("routing: rules + model, {k}-fold cross-validation");
     } else {
         let model = crate::analyze::load_model(args.model.as_deref())?;
-        score(&an, &data, model.as_ref(), args.rules_only || model.is_none(), &map, &order, &mut conf, args.errors);
-        println!("routing: {}", if model.is_some() { "rules + model" } else { "rules only" });
+        scorer.score(
+            &data,
+            model.as_ref(),
+            args.rules_only || model.is_none(),
+            &mut conf,
+        );
+        println!(
+            "routing: {}",
+            if model.is_some() {
+                "rules + model"
+            } else {
+                "rules only"
+            }
+        );
     }
     print!("{}", conf.report());
     Ok(ExitCode::SUCCESS)
@@ -221,16 +308,29 @@ fn read_sentiment_set(spec: &str) -> Result<(String, Vec<(String, bool)>)> {
     {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
         let neg = label == "neg";
-        return Ok((path.to_owned(), text.lines().filter(|l| !l.trim().is_empty()).map(|l| (l.to_owned(), neg)).collect()));
+        return Ok((
+            path.to_owned(),
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| (l.to_owned(), neg))
+                .collect(),
+        ));
     }
     let mut rdr = csv::Reader::from_path(spec).with_context(|| format!("cannot read {spec}"))?;
     let headers = rdr.headers()?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name).with_context(|| format!("{spec}: no `{name}` column"));
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .with_context(|| format!("{spec}: no `{name}` column"))
+    };
     let (li, ri) = (col("label")?, col("review")?);
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.with_context(|| format!("{spec}: bad CSV record"))?;
-        let (Some(l), Some(r)) = (rec.get(li), rec.get(ri)) else { continue };
+        let (Some(l), Some(r)) = (rec.get(li), rec.get(ri)) else {
+            continue;
+        };
         if r.trim().is_empty() {
             continue;
         }
@@ -241,7 +341,10 @@ fn read_sentiment_set(spec: &str) -> Result<(String, Vec<(String, bool)>)> {
 
 pub fn sentiment(res: &Resources, args: &SentimentArgs) -> Result<ExitCode> {
     let an = res.analyzer()?;
-    println!("{:<60} {:>6} {:>9} {:>9} {:>9}", "set", "n", "neg_prec", "neg_rec", "neg_f1");
+    println!(
+        "{:<60} {:>6} {:>9} {:>9} {:>9}",
+        "set", "n", "neg_prec", "neg_rec", "neg_f1"
+    );
     let mut pooled = (0usize, 0usize, 0usize);
     let mut all: Vec<(String, Vec<(String, bool)>)> = Vec::new();
     for spec in &args.sets {
@@ -263,7 +366,10 @@ pub fn sentiment(res: &Resources, args: &SentimentArgs) -> Result<ExitCode> {
         let preds: Vec<bool> = rows
             .par_iter()
             .map(|(text, _)| {
-                let doc = Document { body: text.clone(), ..Default::default() };
+                let doc = Document {
+                    body: text.clone(),
+                    ..Default::default()
+                };
                 an.analyze(&doc, None).sentiment.label == SentimentLabel::Negative
             })
             .collect();
@@ -280,17 +386,39 @@ pub fn sentiment(res: &Resources, args: &SentimentArgs) -> Result<ExitCode> {
         pooled.1 += fp;
         pooled.2 += fn_;
         let (p, r, f) = prf(tp, fp, fn_);
-        println!("{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}", name, rows.len(), p, r, f);
+        println!(
+            "{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}",
+            name,
+            rows.len(),
+            p,
+            r,
+            f
+        );
     }
     let (p, r, f) = prf(pooled.0, pooled.1, pooled.2);
-    println!("{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}", "(pooled)", "", p, r, f);
+    println!(
+        "{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}",
+        "(pooled)", "", p, r, f
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
-    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
-    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
-    let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let p = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let r = if tp + fn_ > 0 {
+        tp as f64 / (tp + fn_) as f64
+    } else {
+        0.0
+    };
+    let f = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
     (p, r, f)
 }
 
@@ -305,7 +433,9 @@ pub struct LangArgs {
 fn paragraphs(html: &str) -> Vec<String> {
     let mut out = Vec::new();
     for part in html.split("<p").skip(1) {
-        let Some(body) = part.split_once('>').map(|x| x.1) else { continue };
+        let Some(body) = part.split_once('>').map(|x| x.1) else {
+            continue;
+        };
         let body = body.split("</p>").next().unwrap_or(body);
         let mut text = String::new();
         let mut in_tag = false;
@@ -333,7 +463,10 @@ pub fn lang(_res: &Resources, args: &LangArgs) -> Result<ExitCode> {
         let items: Vec<String> = if path.ends_with(".html") {
             paragraphs(&text)
         } else {
-            text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
         };
         let mut wrong: BTreeMap<&str, usize> = BTreeMap::new();
         let right = items
@@ -346,8 +479,19 @@ pub fn lang(_res: &Resources, args: &LangArgs) -> Result<ExitCode> {
                 got == want
             })
             .count();
-        let acc = if items.is_empty() { 0.0 } else { right as f64 / items.len() as f64 };
-        println!("{:<70} {:>6} {:>6} {:>8.4}  misses: {:?}", format!("{want}={path}"), items.len(), right, acc, wrong);
+        let acc = if items.is_empty() {
+            0.0
+        } else {
+            right as f64 / items.len() as f64
+        };
+        println!(
+            "{:<70} {:>6} {:>6} {:>8.4}  misses: {:?}",
+            format!("{want}={path}"),
+            items.len(),
+            right,
+            acc,
+            wrong
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,9 +9,12 @@ use anyhow::{Context, Result};
 pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>> {
     Ok(match path {
         None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-        Some(p) if p == Path::new("-") => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+        Some(p) if p == Path::new("-") => {
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
+        }
         Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             Box::new(BufReader::with_capacity(1 << 20, f))
         }
     })

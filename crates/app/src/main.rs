@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "yuqing", version, about = "舆情: hear, route and answer public concerns about county services")]
+#[command(
+    name = "yuqing",
+    version,
+    about = "舆情: hear, route and answer public concerns about county services"
+)]
 struct Cli {
     /// Configuration folder (default: ./config, else the copy built into the binary).
     #[arg(long, global = true)]
@@ -76,7 +80,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("YUQING_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("YUQING_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let cli = Cli::parse();

@@ -12,7 +12,12 @@ use crate::input;
 use crate::resources::Resources;
 
 pub fn check(res: &Resources) -> Result<ExitCode> {
-    match yuqing_analysis::config::load(res.config.files.iter().map(|(p, t)| (p.as_str(), t.as_str()))) {
+    match yuqing_analysis::config::load(
+        res.config
+            .files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str())),
+    ) {
         Err(errors) => {
             println!("{} problem(s) in {}:", errors.0.len(), res.config.origin);
             for e in &errors.0 {
@@ -62,7 +67,9 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
     let a = start.saturating_sub(8);
     let b = (end + 8).min(chars.len());
     let s: String = chars[a..start.min(chars.len())].iter().collect();
-    let m: String = chars[start.min(chars.len())..end.min(chars.len())].iter().collect();
+    let m: String = chars[start.min(chars.len())..end.min(chars.len())]
+        .iter()
+        .collect();
     let e: String = chars[end.min(chars.len())..b].iter().collect();
     format!("…{s}【{m}】{e}…")
 }
@@ -70,7 +77,12 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
 pub fn explain(res: &Resources, args: &ExplainArgs) -> Result<ExitCode> {
     let model = crate::analyze::load_model(args.model.as_deref())?;
     let an = res.analyzer()?;
-    let doc = Document { id: "explain".into(), title: args.title.clone(), body: args.text.clone(), ..Default::default() };
+    let doc = Document {
+        id: "explain".into(),
+        title: args.title.clone(),
+        body: args.text.clone(),
+        ..Default::default()
+    };
     let (a, _) = an.analyze_full(&doc, model.as_ref());
     let mut out = String::new();
     if a.departments.is_empty() {
@@ -87,20 +99,43 @@ pub fn explain(res: &Resources, args: &ExplainArgs) -> Result<ExitCode> {
             d.role,
             d.via,
             d.score,
-            d.model_confidence.map(|c| format!(", model confidence {c:.3}")).unwrap_or_default()
+            d.model_confidence
+                .map(|c| format!(", model confidence {c:.3}"))
+                .unwrap_or_default()
         );
         for t in &d.topics {
             let _ = writeln!(out, "   topic {} 「{}」", t.id, t.name);
             for e in &t.evidence {
                 let text = doc.text(e.field);
-                let f = if e.field == Field::Title { "title" } else { "body" };
-                let _ = writeln!(out, "     {} in {f} [{}..{}] {}", e.word, e.start, e.end, snippet(text, e.start, e.end));
+                let f = if e.field == Field::Title {
+                    "title"
+                } else {
+                    "body"
+                };
+                let _ = writeln!(
+                    out,
+                    "     {} in {f} [{}..{}] {}",
+                    e.word,
+                    e.start,
+                    e.end,
+                    snippet(text, e.start, e.end)
+                );
             }
         }
     }
-    let _ = writeln!(out, "sentiment {:?} {:.3}; risk {:.3} {:?}", a.sentiment.label, a.sentiment.score, a.risk.score, a.risk.words);
+    let _ = writeln!(
+        out,
+        "sentiment {:?} {:.3}; risk {:.3} {:?}",
+        a.sentiment.label, a.sentiment.score, a.risk.score, a.risk.words
+    );
     let places: Vec<_> = a.places.iter().map(|p| p.name.as_str()).collect();
-    let _ = writeln!(out, "places {:?}; local {}; lang {}", places, a.local, a.lang.code());
+    let _ = writeln!(
+        out,
+        "places {:?}; local {}; lang {}",
+        places,
+        a.local,
+        a.lang.code()
+    );
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
@@ -152,8 +187,12 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     let mut freq: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut n = 0;
     while n < 2000 {
-        let Some(line) = input::next_line(&mut *reader, &mut buf)? else { break };
-        let Ok(doc) = serde_json::from_str::<Document>(&line) else { continue };
+        let Some(line) = input::next_line(&mut *reader, &mut buf)? else {
+            break;
+        };
+        let Ok(doc) = serde_json::from_str::<Document>(&line) else {
+            continue;
+        };
         n += 1;
         let text = format!("{}\n{}", doc.title, doc.body);
         for w in an.words(&text) {
@@ -165,11 +204,27 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     let mut vocab: Vec<(String, usize)> = freq.into_iter().collect();
     vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let vocab: Vec<String> = vocab.into_iter().take(3000).map(|v| v.0).collect();
-    anyhow::ensure!(vocab.len() >= 12, "the input has too few distinct words ({})", vocab.len());
-    let unit = cfg.units.iter().find(|u| u.kind == yuqing_domain::UnitKind::Department).context("no department unit")?;
+    anyhow::ensure!(
+        vocab.len() >= 12,
+        "the input has too few distinct words ({})",
+        vocab.len()
+    );
+    let unit = cfg
+        .units
+        .iter()
+        .find(|u| u.kind == yuqing_domain::UnitKind::Department)
+        .context("no department unit")?;
     let mut rng = Rng(args.seed.max(1));
-    let q = |ws: Vec<&str>| ws.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
-    let mut rules = format!("# {} generated benchmark topics\nunit = \"{}\"\n", args.topics, unit.id);
+    let q = |ws: Vec<&str>| {
+        ws.iter()
+            .map(|w| format!("{w:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut rules = format!(
+        "# {} generated benchmark topics\nunit = \"{}\"\n",
+        args.topics, unit.id
+    );
     for i in 0..args.topics {
         let _ = write!(
             rules,
@@ -180,7 +235,8 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
             q(rng.sample(&vocab, 2)),
         );
     }
-    std::fs::create_dir_all(args.out.join("rules")).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(args.out.join("rules"))
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     for (path, text) in &res.config.files {
         if !path.starts_with("rules/") {
             let p = args.out.join(path);
@@ -189,6 +245,11 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     }
     let p = args.out.join("rules").join(format!("{}.toml", unit.id));
     std::fs::write(&p, rules).with_context(|| format!("cannot write {}", p.display()))?;
-    eprintln!("wrote {} topics over {} words to {}", args.topics, vocab.len(), args.out.display());
+    eprintln!(
+        "wrote {} topics over {} words to {}",
+        args.topics,
+        vocab.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -49,7 +49,10 @@ impl Idf {
         let mut bad = 0;
         for line in text.lines() {
             let mut parts = line.split_ascii_whitespace();
-            match (parts.next(), parts.next().and_then(|v| v.parse::<f32>().ok())) {
+            match (
+                parts.next(),
+                parts.next().and_then(|v| v.parse::<f32>().ok()),
+            ) {
                 (Some(w), Some(v)) if v.is_finite() => {
                     map.insert(crate::simhash::hash64(w), v);
                     values.push(v);
@@ -68,7 +71,10 @@ impl Idf {
     }
 
     pub fn get(&self, word: &str) -> f32 {
-        self.map.get(&crate::simhash::hash64(word)).copied().unwrap_or(self.median)
+        self.map
+            .get(&crate::simhash::hash64(word))
+            .copied()
+            .unwrap_or(self.median)
     }
 
     pub fn median(&self) -> f32 {
@@ -103,7 +109,11 @@ pub struct WordStat<'a> {
 
 /// Counts the keyword-eligible words of a token sequence once, for keywords and SimHash alike:
 /// words of two or more characters with a letter or ideograph, not stop words, not plain numbers.
-pub fn word_stats<'a>(words: impl IntoIterator<Item = &'a str>, idf: &Idf, stop: &Stopwords) -> Vec<WordStat<'a>> {
+pub fn word_stats<'a>(
+    words: impl IntoIterator<Item = &'a str>,
+    idf: &Idf,
+    stop: &Stopwords,
+) -> Vec<WordStat<'a>> {
     let mut index: FxHashMap<&str, usize> = FxHashMap::default();
     let mut out: Vec<WordStat<'a>> = Vec::new();
     for (i, w) in words.into_iter().enumerate() {
@@ -119,7 +129,12 @@ pub fn word_stats<'a>(words: impl IntoIterator<Item = &'a str>, idf: &Idf, stop:
             continue;
         }
         index.insert(w, out.len());
-        out.push(WordStat { word: w, count: 1, idf: idf.get(w), first: i });
+        out.push(WordStat {
+            word: w,
+            count: 1,
+            idf: idf.get(w),
+            first: i,
+        });
     }
     out
 }
@@ -132,13 +147,22 @@ pub fn keywords_from(stats: &[WordStat<'_>], top_k: usize) -> Vec<Keyword> {
     }
     let mut scored: Vec<(&str, f64, usize)> = stats
         .iter()
-        .map(|s| (s.word, f64::from(s.count) * f64::from(s.idf) / f64::from(total), s.first))
+        .map(|s| {
+            (
+                s.word,
+                f64::from(s.count) * f64::from(s.idf) / f64::from(total),
+                s.first,
+            )
+        })
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
     scored
         .into_iter()
         .take(top_k)
-        .map(|(w, weight, _)| Keyword { word: w.to_owned(), weight: (weight * 10_000.0).round() / 10_000.0 })
+        .map(|(w, weight, _)| Keyword {
+            word: w.to_owned(),
+            weight: (weight * 10_000.0).round() / 10_000.0,
+        })
         .collect()
 }
 
@@ -162,7 +186,10 @@ mod tests {
         assert_eq!(bad, 1);
         let stop = Stopwords::parse("的\n");
         let kw = tfidf_keywords(["小区", "的", "停水", "小区", "了"], &idf, &stop, 5);
-        assert_eq!(kw.iter().map(|k| k.word.as_str()).collect::<Vec<_>>(), ["小区", "停水"]);
+        assert_eq!(
+            kw.iter().map(|k| k.word.as_str()).collect::<Vec<_>>(),
+            ["小区", "停水"]
+        );
         assert!((kw[0].weight - 2.0 * 5.0 / 3.0).abs() < 1e-3);
     }
 }

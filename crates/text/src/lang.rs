@@ -36,19 +36,39 @@ pub fn detect(text: &str) -> Lang {
                     // ئ ې ۆ ۈ : Uyghur orthography
                     '\u{0626}' | '\u{06D0}' | '\u{06C6}' | '\u{06C8}' => c.ug_arabic += 1,
                     // ە ى ۇ ۋ ڭ ھ : letters of Turkic Arabic-script spelling, absent from Arabic
-                    '\u{06D5}' | '\u{0649}' | '\u{06C7}' | '\u{06CB}' | '\u{06AD}' | '\u{06BE}' => c.turkic_arabic += 1,
+                    '\u{06D5}' | '\u{0649}' | '\u{06C7}' | '\u{06CB}' | '\u{06AD}' | '\u{06BE}' => {
+                        c.turkic_arabic += 1
+                    }
                     // ٴ ٵ ٶ ٷ ٸ : the Kazakh front-vowel hamza and its ligatures
                     '\u{0674}'..='\u{0678}' => c.kk_arabic += 1,
                     // ة أ إ ث ذ ض ظ : Arabic-language letters absent from Uyghur and Kazakh spelling
-                    '\u{0629}' | '\u{0623}' | '\u{0625}' | '\u{062B}' | '\u{0630}' | '\u{0636}' | '\u{0638}' => {
-                        c.ar_arabic += 1
-                    }
+                    '\u{0629}' | '\u{0623}' | '\u{0625}' | '\u{062B}' | '\u{0630}' | '\u{0636}'
+                    | '\u{0638}' => c.ar_arabic += 1,
                     _ => {}
                 }
             }
             0x0400..=0x04FF => {
                 c.cyrillic += 1;
-                if matches!(ch, 'ә' | 'ғ' | 'қ' | 'ң' | 'ө' | 'ұ' | 'ү' | 'һ' | 'і' | 'Ә' | 'Ғ' | 'Қ' | 'Ң' | 'Ө' | 'Ұ' | 'Ү' | 'Һ' | 'І') {
+                if matches!(
+                    ch,
+                    'ә' | 'ғ'
+                        | 'қ'
+                        | 'ң'
+                        | 'ө'
+                        | 'ұ'
+                        | 'ү'
+                        | 'һ'
+                        | 'і'
+                        | 'Ә'
+                        | 'Ғ'
+                        | 'Қ'
+                        | 'Ң'
+                        | 'Ө'
+                        | 'Ұ'
+                        | 'Ү'
+                        | 'Һ'
+                        | 'І'
+                ) {
                     c.kk_cyrillic += 1;
                 }
             }
@@ -83,31 +103,50 @@ pub fn detect(text: &str) -> Lang {
             Lang::Undetermined
         }
     } else if best == c.cyrillic {
-        if c.kk_cyrillic > 0 { Lang::Kazakh } else { Lang::Russian }
+        if c.kk_cyrillic > 0 {
+            Lang::Kazakh
+        } else {
+            Lang::Russian
+        }
     } else {
         latin_language(text, c.ug_latin)
     }
 }
 
 const EN_WORDS: &[&str] = &[
-    "the", "and", "of", "to", "in", "is", "for", "on", "with", "that", "this", "are", "was", "be", "by",
-    "or", "as", "not", "have", "has", "at", "from", "an", "it", "all", "no", "shall", "their",
+    "the", "and", "of", "to", "in", "is", "for", "on", "with", "that", "this", "are", "was", "be",
+    "by", "or", "as", "not", "have", "has", "at", "from", "an", "it", "all", "no", "shall",
+    "their",
 ];
-const ULY_ENDINGS: &[&str] = &["liq", "lik", "ning", "lar", "ler", "gha", "ghan", "diki", "ni", "ghu"];
+const ULY_ENDINGS: &[&str] = &[
+    "liq", "lik", "ning", "lar", "ler", "gha", "ghan", "diki", "ni", "ghu",
+];
 
 fn latin_language(text: &str, ug_letters: usize) -> Lang {
     let mut words = 0usize;
     let mut en = 0usize;
     let mut uly = 0usize;
-    for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+    for w in text
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+    {
         words += 1;
         let lw = w.to_lowercase();
         if EN_WORDS.contains(&lw.as_str()) {
             en += 1;
         }
         // ULY spells قـ as q (English almost always writes qu) and غ as gh.
-        let q_not_u = lw.as_bytes().windows(2).any(|w| w[0] == b'q' && w[1] != b'u') || lw.ends_with('q');
-        if ULY_ENDINGS.iter().any(|e| lw.len() > e.len() + 1 && lw.ends_with(e)) || lw.contains("gh") || q_not_u {
+        let q_not_u = lw
+            .as_bytes()
+            .windows(2)
+            .any(|w| w[0] == b'q' && w[1] != b'u')
+            || lw.ends_with('q');
+        if ULY_ENDINGS
+            .iter()
+            .any(|e| lw.len() > e.len() + 1 && lw.ends_with(e))
+            || lw.contains("gh")
+            || q_not_u
+        {
             uly += 1;
         }
     }
@@ -131,10 +170,19 @@ mod tests {
     fn scripts_and_languages() {
         assert_eq!(detect("那拉提镇停水三天了"), Lang::Chinese);
         assert_eq!(detect("ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"), Lang::Uyghur);
-        assert_eq!(detect("Барлық адамдар тумысынан азат және қадір-қасиеті"), Lang::Kazakh);
+        assert_eq!(
+            detect("Барлық адамдар тумысынан азат және қадір-қасиеті"),
+            Lang::Kazakh
+        );
         assert_eq!(detect("Все люди рождаются свободными"), Lang::Russian);
-        assert_eq!(detect("All human beings are born free and equal in dignity"), Lang::English);
-        assert_eq!(detect("Hemme insanlar tughulushidinla erkin, izzet-hörmet we hoquqta babbab"), Lang::Uyghur);
+        assert_eq!(
+            detect("All human beings are born free and equal in dignity"),
+            Lang::English
+        );
+        assert_eq!(
+            detect("Hemme insanlar tughulushidinla erkin, izzet-hörmet we hoquqta babbab"),
+            Lang::Uyghur
+        );
         assert_eq!(detect("ok"), Lang::Undetermined);
         // Chinese with a little English is Chinese.
         assert_eq!(detect("新源县 KTV 噪音扰民 please help"), Lang::Chinese);

@@ -46,7 +46,9 @@ impl Normalized {
 
     /// Char index (in the normalised text) of a byte offset.
     pub fn char_index(&self, byte: usize) -> usize {
-        self.char_at_byte.get(byte).map_or(self.spans.len(), |&c| c as usize)
+        self.char_at_byte
+            .get(byte)
+            .map_or(self.spans.len(), |&c| c as usize)
     }
 
     /// Maps a byte range of the normalised text to a char range `[start, end)` of the original.
@@ -62,14 +64,18 @@ impl Normalized {
             let s = self.spans[first].0 as usize;
             return (s, s);
         }
-        (self.spans[first].0 as usize, self.spans[last_excl - 1].1 as usize)
+        (
+            self.spans[first].0 as usize,
+            self.spans[last_excl - 1].1 as usize,
+        )
     }
 
     fn push(&mut self, c: char, orig: (u32, u32)) {
         let idx = self.spans.len() as u32;
         self.text.push(c);
         self.spans.push(orig);
-        self.char_at_byte.extend(std::iter::repeat_n(idx, c.len_utf8()));
+        self.char_at_byte
+            .extend(std::iter::repeat_n(idx, c.len_utf8()));
     }
 
     fn last_char(&self) -> Option<char> {
@@ -101,12 +107,15 @@ pub fn is_han(c: char) -> bool {
 }
 
 fn is_zero_width(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}')
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
 }
 
 fn fold(c: char) -> Option<char> {
     match c {
-        '\u{0640}' => None,       // tatweel
+        '\u{0640}' => None,             // tatweel
         '\u{06CC}' => Some('\u{064A}'), // Farsi yeh → Arabic yeh
         '\u{06A9}' => Some('\u{0643}'), // keheh → kaf
         c if is_zero_width(c) => None,
@@ -130,7 +139,9 @@ pub fn normalize(input: &str) -> Normalized {
         let start = i as u32;
         // Gather the unit: a base char plus following combining marks (outside the fast paths).
         scratch.clear();
-        let next_is_mark = chars.get(i + 1).is_some_and(|&n| !n.is_ascii() && canonical_combining_class(n) != 0);
+        let next_is_mark = chars
+            .get(i + 1)
+            .is_some_and(|&n| !n.is_ascii() && canonical_combining_class(n) != 0);
         if c.is_ascii() && !next_is_mark {
             i += 1;
             scratch.push(c.to_ascii_lowercase());
@@ -161,7 +172,8 @@ pub fn normalize(input: &str) -> Normalized {
             }
             if let Some(ws) = pending_space.take() {
                 let prev_han = out.last_char().is_some_and(is_han);
-                if !out.text.is_empty() && !(prev_han && is_han(n)) {
+                let glue = prev_han && is_han(n);
+                if !out.text.is_empty() && !glue {
                     out.push(' ', (ws, ws + 1));
                 }
             }
@@ -186,7 +198,10 @@ mod tests {
 
     #[test]
     fn width_case_and_traditional() {
-        assert_eq!(normalize("ＡＢＣ１２３　新源縣醫院").as_str(), "abc123 新源县医院");
+        assert_eq!(
+            normalize("ＡＢＣ１２３　新源縣醫院").as_str(),
+            "abc123 新源县医院"
+        );
     }
 
     #[test]
@@ -197,7 +212,10 @@ mod tests {
 
     #[test]
     fn whitespace_between_han_is_dropped() {
-        assert_eq!(normalize("停 水  三天 abc  def").as_str(), "停水三天 abc def");
+        assert_eq!(
+            normalize("停 水  三天 abc  def").as_str(),
+            "停水三天 abc def"
+        );
     }
 
     #[test]
@@ -215,12 +233,21 @@ mod tests {
         let span = n.original_span(at, at + "停水3天".len());
         assert_eq!(orig(s, span), "停水３天");
         let at = n.as_str().find("那拉提镇").unwrap();
-        assert_eq!(orig(s, n.original_span(at, at + "那拉提镇".len())), "那拉提镇");
+        assert_eq!(
+            orig(s, n.original_span(at, at + "那拉提镇".len())),
+            "那拉提镇"
+        );
     }
 
     #[test]
     fn idempotent_on_examples() {
-        for s in ["新源縣 ＡＢＣ", "ئۇيغۇرچە تېكىست", "Қазақ тілі", "İstanbul ß ǅ", "a//@b #c#"] {
+        for s in [
+            "新源縣 ＡＢＣ",
+            "ئۇيغۇرچە تېكىست",
+            "Қазақ тілі",
+            "İstanbul ß ǅ",
+            "a//@b #c#",
+        ] {
             let once = normalize(s).into_string();
             assert_eq!(normalize(&once).as_str(), once, "{s}");
         }

@@ -19,11 +19,19 @@ use yuqing_domain::Field;
 /// A parsed expression. Term leaves hold the text as written (without the `*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
-    Term { text: String, prefix: bool, scope: Option<Field> },
+    Term {
+        text: String,
+        prefix: bool,
+        scope: Option<Field>,
+    },
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Near { left: Box<Expr>, right: Box<Expr>, within: u32 },
+    Near {
+        left: Box<Expr>,
+        right: Box<Expr>,
+        within: u32,
+    },
 }
 
 /// A syntax error with its 1-based character column in the expression.
@@ -70,7 +78,10 @@ impl Tok {
 }
 
 fn err<T>(column: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
-    Err(SyntaxError { column, message: message.into() })
+    Err(SyntaxError {
+        column,
+        message: message.into(),
+    })
 }
 
 fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
@@ -132,14 +143,28 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                         let n = &w[5..];
                         match n.parse::<u32>() {
                             Ok(n) if (1..=1000).contains(&n) => Tok::Near(n),
-                            _ => return err(col, format!("NEAR needs a distance from 1 to 1000, as in NEAR/10; got {w:?}")),
+                            _ => {
+                                return err(
+                                    col,
+                                    format!(
+                                        "NEAR needs a distance from 1 to 1000, as in NEAR/10; got {w:?}"
+                                    ),
+                                );
+                            }
                         }
                     }
                     w if w.eq_ignore_ascii_case("near") || w.starts_with("NEAR") => {
-                        return err(col, format!("{w:?}: write NEAR/n with a distance, as in NEAR/10"));
+                        return err(
+                            col,
+                            format!("{w:?}: write NEAR/n with a distance, as in NEAR/10"),
+                        );
                     }
-                    w if w.ends_with(':') && w.len() > 1 && w[..w.len() - 1].chars().all(|c| c.is_ascii_alphabetic()) => {
-                        return err(col, format!("unknown scope {w:?}: use title: or body:"));
+                    w if w.split_once(':').is_some_and(|(s, _)| {
+                        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphabetic())
+                    }) =>
+                    {
+                        let scope = w.split_once(':').map_or(w, |(s, _)| s);
+                        return err(col, format!("unknown scope {scope:?}: use title: or body:"));
                     }
                     w => {
                         let (text, prefix) = match w.strip_suffix('*') {
@@ -147,10 +172,16 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                             None => (w, false),
                         };
                         if text.is_empty() {
-                            return err(col, "a lone '*' is not a term: write it after a word, as in سۇ*");
+                            return err(
+                                col,
+                                "a lone '*' is not a term: write it after a word, as in سۇ*",
+                            );
                         }
                         if text.contains('*') {
-                            return err(col, format!("'*' is only allowed at the end of a term: {w:?}"));
+                            return err(
+                                col,
+                                format!("'*' is only allowed at the end of a term: {w:?}"),
+                            );
                         }
                         Tok::Term(text.to_owned(), prefix)
                     }
@@ -188,7 +219,11 @@ impl Parser {
             self.bump();
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
@@ -206,7 +241,11 @@ impl Parser {
                 _ => break,
             }
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
@@ -225,10 +264,19 @@ impl Parser {
             let right = self.primary()?;
             for side in [&left, &right] {
                 if !positional(side) {
-                    return err(col, format!("NEAR/{n} needs words or phrases on both sides (or a parenthesised OR of them), not AND/NOT"));
+                    return err(
+                        col,
+                        format!(
+                            "NEAR/{n} needs words or phrases on both sides (or a parenthesised OR of them), not AND/NOT"
+                        ),
+                    );
                 }
             }
-            left = Expr::Near { left: Box::new(left), right: Box::new(right), within: n };
+            left = Expr::Near {
+                left: Box::new(left),
+                right: Box::new(right),
+                within: n,
+            };
         }
         Ok(left)
     }
@@ -239,10 +287,21 @@ impl Parser {
             Some(Tok::Scope(f)) => {
                 let inner_col = self.col();
                 let inner = self.primary()?;
-                scoped(inner, f).map_err(|m| SyntaxError { column: inner_col, message: m })
+                scoped(inner, f).map_err(|m| SyntaxError {
+                    column: inner_col,
+                    message: m,
+                })
             }
-            Some(Tok::Term(text, prefix)) => Ok(Expr::Term { text, prefix, scope: None }),
-            Some(Tok::Phrase(text)) => Ok(Expr::Term { text, prefix: false, scope: None }),
+            Some(Tok::Term(text, prefix)) => Ok(Expr::Term {
+                text,
+                prefix,
+                scope: None,
+            }),
+            Some(Tok::Phrase(text)) => Ok(Expr::Term {
+                text,
+                prefix: false,
+                scope: None,
+            }),
             Some(Tok::LParen) => {
                 if self.peek() == Some(&Tok::RParen) {
                     return err(col, "empty parentheses");
@@ -250,13 +309,31 @@ impl Parser {
                 let e = self.or()?;
                 match self.bump() {
                     Some(Tok::RParen) => Ok(e),
-                    Some(t) => err(self.toks[self.pos - 1].1, format!("expected ')' to close the '(' at column {col}, found {}", t.describe())),
-                    None => err(self.end_col, format!("missing ')' to close the '(' at column {col}")),
+                    Some(t) => err(
+                        self.toks[self.pos - 1].1,
+                        format!(
+                            "expected ')' to close the '(' at column {col}, found {}",
+                            t.describe()
+                        ),
+                    ),
+                    None => err(
+                        self.end_col,
+                        format!("missing ')' to close the '(' at column {col}"),
+                    ),
                 }
             }
             Some(Tok::RParen) => err(col, "unexpected ')' with no matching '('"),
-            Some(t) => err(col, format!("expected a word, a phrase or '(' but found {}", t.describe())),
-            None => err(col, "expected a word, a phrase or '(' but the expression ended"),
+            Some(t) => err(
+                col,
+                format!(
+                    "expected a word, a phrase or '(' but found {}",
+                    t.describe()
+                ),
+            ),
+            None => err(
+                col,
+                "expected a word, a phrase or '(' but the expression ended",
+            ),
         }
     }
 }
@@ -274,11 +351,27 @@ fn scoped(e: Expr, f: Field) -> Result<Expr, String> {
         Expr::Term { scope: Some(s), .. } if s != f => {
             return Err("conflicting scopes: a term cannot be both in title: and body:".into());
         }
-        Expr::Term { text, prefix, .. } => Expr::Term { text, prefix, scope: Some(f) },
-        Expr::And(v) => Expr::And(v.into_iter().map(|x| scoped(x, f)).collect::<Result<_, _>>()?),
-        Expr::Or(v) => Expr::Or(v.into_iter().map(|x| scoped(x, f)).collect::<Result<_, _>>()?),
+        Expr::Term { text, prefix, .. } => Expr::Term {
+            text,
+            prefix,
+            scope: Some(f),
+        },
+        Expr::And(v) => Expr::And(
+            v.into_iter()
+                .map(|x| scoped(x, f))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(v) => Expr::Or(
+            v.into_iter()
+                .map(|x| scoped(x, f))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(x) => Expr::Not(Box::new(scoped(*x, f)?)),
-        Expr::Near { left, right, within } => Expr::Near {
+        Expr::Near {
+            left,
+            right,
+            within,
+        } => Expr::Near {
             left: Box::new(scoped(*left, f)?),
             right: Box::new(scoped(*right, f)?),
             within,
@@ -293,7 +386,11 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
     if toks.is_empty() {
         return err(1, "empty expression");
     }
-    let mut p = Parser { toks, pos: 0, end_col };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        end_col,
+    };
     let e = p.or()?;
     if let Some(t) = p.peek() {
         let msg = match t {
@@ -342,10 +439,17 @@ mod tests {
         let e = parse("title:(停水 OR 断水) AND 小区 NEAR/5 物业 AND NOT \"演 练\"").unwrap();
         let Expr::And(items) = e else { panic!("{e:?}") };
         assert_eq!(items.len(), 3);
-        assert!(matches!(&items[0], Expr::Or(v) if v.iter().all(|t| matches!(t, Expr::Term { scope: Some(Field::Title), .. }))));
+        assert!(
+            matches!(&items[0], Expr::Or(v) if v.iter().all(|t| matches!(t, Expr::Term { scope: Some(Field::Title), .. })))
+        );
         assert!(matches!(&items[1], Expr::Near { within: 5, .. }));
-        assert!(matches!(&items[2], Expr::Not(t) if matches!(&**t, Expr::Term { text, .. } if text == "演 练")));
-        assert!(matches!(parse("سۇ*").unwrap(), Expr::Term { prefix: true, .. }));
+        assert!(
+            matches!(&items[2], Expr::Not(t) if matches!(&**t, Expr::Term { text, .. } if text == "演 练"))
+        );
+        assert!(matches!(
+            parse("سۇ*").unwrap(),
+            Expr::Term { prefix: true, .. }
+        ));
     }
 
     #[test]
@@ -373,7 +477,11 @@ mod tests {
         let mut out = String::new();
         for c in cases {
             let r = parse(c);
-            out.push_str(&format!("{c:?} => {}\n", r.map(|e| format!("ok {e:?}")).unwrap_or_else(|e| e.to_string())));
+            out.push_str(&format!(
+                "{c:?} => {}\n",
+                r.map(|e| format!("ok {e:?}"))
+                    .unwrap_or_else(|e| e.to_string())
+            ));
             assert!(parse(c).is_err(), "{c:?} parsed");
         }
         insta::assert_snapshot!(out);

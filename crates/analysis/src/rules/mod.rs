@@ -30,11 +30,18 @@ enum Role {
 /// A compiled expression: leaves are term ids.
 #[derive(Debug, Clone)]
 enum CExpr {
-    Term { term: u32, scope: Option<Field> },
+    Term {
+        term: u32,
+        scope: Option<Field>,
+    },
     And(Vec<CExpr>),
     Or(Vec<CExpr>),
     Not(Box<CExpr>),
-    Near { left: Box<CExpr>, right: Box<CExpr>, within: u32 },
+    Near {
+        left: Box<CExpr>,
+        right: Box<CExpr>,
+        within: u32,
+    },
 }
 
 /// The word group a term belongs to, for scoring and explanations.
@@ -97,7 +104,9 @@ impl RuleSet {
         let mut rs = RuleSet::default();
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
         for def in defs {
-            let Some(unit) = unit_index(def) else { continue };
+            let Some(unit) = unit_index(def) else {
+                continue;
+            };
             let expr = match def.expr.as_deref().map(expr::parse) {
                 Some(Ok(e)) => Some(e),
                 Some(Err(_)) => continue,
@@ -107,10 +116,13 @@ impl RuleSet {
             let mut required = 0u8;
             let mut groups = 0u8;
             let mut group_terms = Vec::new();
-            for (bit, (words, group)) in
-                [(&def.region, Group::Region), (&def.subject, Group::Subject), (&def.event, Group::Event)]
-                    .into_iter()
-                    .enumerate()
+            for (bit, (words, group)) in [
+                (&def.region, Group::Region),
+                (&def.subject, Group::Subject),
+                (&def.event, Group::Event),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 if words.is_empty() {
                     continue;
@@ -145,30 +157,66 @@ impl RuleSet {
         rs
     }
 
-    fn term(&mut self, raw: &str, ids: &mut FxHashMap<String, u32>, builder: &mut MatcherBuilder) -> u32 {
+    fn term(
+        &mut self,
+        raw: &str,
+        ids: &mut FxHashMap<String, u32>,
+        builder: &mut MatcherBuilder,
+    ) -> u32 {
         if let Some(&id) = ids.get(raw) {
             return id;
         }
         let id = self.terms.len() as u32;
         builder.add(raw, Use::Term(id));
-        self.terms.push(Term { text: raw.strip_suffix('*').unwrap_or(raw).to_owned() });
+        self.terms.push(Term {
+            text: raw.strip_suffix('*').unwrap_or(raw).to_owned(),
+        });
         self.term_roles.push(Vec::new());
         ids.insert(raw.to_owned(), id);
         id
     }
 
-    fn compile_expr(&mut self, e: &Expr, topic: u32, ids: &mut FxHashMap<String, u32>, b: &mut MatcherBuilder) -> CExpr {
+    fn compile_expr(
+        &mut self,
+        e: &Expr,
+        topic: u32,
+        ids: &mut FxHashMap<String, u32>,
+        b: &mut MatcherBuilder,
+    ) -> CExpr {
         match e {
-            Expr::Term { text, prefix, scope } => {
-                let raw = if *prefix { format!("{text}*") } else { text.clone() };
+            Expr::Term {
+                text,
+                prefix,
+                scope,
+            } => {
+                let raw = if *prefix {
+                    format!("{text}*")
+                } else {
+                    text.clone()
+                };
                 let t = self.term(&raw, ids, b);
                 self.term_roles[t as usize].push((topic, Role::Expr));
-                CExpr::Term { term: t, scope: *scope }
+                CExpr::Term {
+                    term: t,
+                    scope: *scope,
+                }
             }
-            Expr::And(v) => CExpr::And(v.iter().map(|x| self.compile_expr(x, topic, ids, b)).collect()),
-            Expr::Or(v) => CExpr::Or(v.iter().map(|x| self.compile_expr(x, topic, ids, b)).collect()),
+            Expr::And(v) => CExpr::And(
+                v.iter()
+                    .map(|x| self.compile_expr(x, topic, ids, b))
+                    .collect(),
+            ),
+            Expr::Or(v) => CExpr::Or(
+                v.iter()
+                    .map(|x| self.compile_expr(x, topic, ids, b))
+                    .collect(),
+            ),
             Expr::Not(x) => CExpr::Not(Box::new(self.compile_expr(x, topic, ids, b))),
-            Expr::Near { left, right, within } => CExpr::Near {
+            Expr::Near {
+                left,
+                right,
+                within,
+            } => CExpr::Near {
                 left: Box::new(self.compile_expr(left, topic, ids, b)),
                 right: Box::new(self.compile_expr(right, topic, ids, b)),
                 within: *within,
@@ -177,7 +225,11 @@ impl RuleSet {
     }
 
     /// Evaluates all topics against the term hits of one post (`hits` sorted by term).
-    pub fn evaluate(&self, hits: &[(u32, Hit)], char_index: &dyn Fn(Field, u32) -> u32) -> Vec<Fired> {
+    pub fn evaluate(
+        &self,
+        hits: &[(u32, Hit)],
+        char_index: &dyn Fn(Field, u32) -> u32,
+    ) -> Vec<Fired> {
         // Per touched topic: (group mask, vetoed, has expression terms).
         let mut state: FxHashMap<u32, (u8, bool)> = FxHashMap::default();
         let mut i = 0;
@@ -225,7 +277,10 @@ impl RuleSet {
             }
             evidence.sort_by_key(|e| (e.hit.field, e.hit.start, std::cmp::Reverse(e.hit.end)));
             evidence.dedup_by_key(|e| (e.term, e.hit));
-            fired.push(Fired { topic: topic_idx, evidence });
+            fired.push(Fired {
+                topic: topic_idx,
+                evidence,
+            });
         }
         fired
     }
@@ -233,13 +288,21 @@ impl RuleSet {
 
 type Lookup<'a> = dyn Fn(u32) -> &'a [(u32, Hit)] + 'a;
 
-fn eval<'a>(e: &CExpr, lookup: &Lookup<'a>, char_index: &dyn Fn(Field, u32) -> u32) -> Option<Vec<Evidence>> {
+fn eval<'a>(
+    e: &CExpr,
+    lookup: &Lookup<'a>,
+    char_index: &dyn Fn(Field, u32) -> u32,
+) -> Option<Vec<Evidence>> {
     match e {
         CExpr::Term { term, scope } => {
             let ev: Vec<_> = lookup(*term)
                 .iter()
                 .filter(|(_, h)| scope.is_none_or(|s| s == h.field))
-                .map(|&(term, hit)| Evidence { term, group: Group::Expr, hit })
+                .map(|&(term, hit)| Evidence {
+                    term,
+                    group: Group::Expr,
+                    hit,
+                })
                 .collect();
             (!ev.is_empty()).then_some(ev)
         }
@@ -263,10 +326,19 @@ fn eval<'a>(e: &CExpr, lookup: &Lookup<'a>, char_index: &dyn Fn(Field, u32) -> u
             Some(_) => None,
             None => Some(Vec::new()),
         },
-        CExpr::Near { left, right, within } => {
+        CExpr::Near {
+            left,
+            right,
+            within,
+        } => {
             let l = eval(left, lookup, char_index)?;
             let r = eval(right, lookup, char_index)?;
-            let span = |ev: &Evidence| (char_index(ev.hit.field, ev.hit.start), char_index(ev.hit.field, ev.hit.end));
+            let span = |ev: &Evidence| {
+                (
+                    char_index(ev.hit.field, ev.hit.start),
+                    char_index(ev.hit.field, ev.hit.end),
+                )
+            };
             let mut out = Vec::new();
             for a in &l {
                 for b in &r {
@@ -274,7 +346,11 @@ fn eval<'a>(e: &CExpr, lookup: &Lookup<'a>, char_index: &dyn Fn(Field, u32) -> u
                         continue;
                     }
                     let ((a0, a1), (b0, b1)) = (span(a), span(b));
-                    let gap = if a1 <= b0 { b0 - a1 } else { a0.saturating_sub(b1) };
+                    let gap = if a1 <= b0 {
+                        b0 - a1
+                    } else {
+                        a0.saturating_sub(b1)
+                    };
                     if gap <= *within {
                         out.push(*a);
                         out.push(*b);
