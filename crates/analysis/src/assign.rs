@@ -148,22 +148,21 @@ pub(crate) fn assign(
     for f in inp.fired {
         let topic = &an.rules.topics[f.topic as usize];
         let unit = topic.unit;
+        if !an.is_functional(unit) {
+            // Township governments are placed by the places and conduct words below.
+            continue;
+        }
         let (s, distinct) = topic_score(an, f);
-        let strong = distinct >= 2 || topic.groups >= 2 || is_named(an, f) || topic.groups == 0;
+        let strong = distinct >= 2 || topic.groups >= 2 || topic.groups == 0 || is_named(an, f);
         let out = TopicOut {
             id: topic.id.clone(),
             name: topic.name.clone(),
             evidence: f.evidence.iter().map(inp.evidence_out).collect(),
         };
-        if !an.is_functional(unit) {
-            // A township's topics (if any are configured) count as conduct-free territory.
-            continue;
-        }
         match functional.iter_mut().find(|d| d.unit == unit) {
             Some(d) => {
                 d.score += s;
-                d.strong |= strong;
-                // Several topics together are strong evidence too.
+                // Several topics of one unit together are strong evidence.
                 d.strong = true;
                 d.topics.push(out);
             }

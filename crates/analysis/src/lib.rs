@@ -439,8 +439,22 @@ impl Analyzer {
             yuqing_text::detect_lang(&format!("{}\n{}", doc.title, doc.body))
         };
 
-        // Places, in order of first appearance, title first.
+        // Places, in order of first appearance, title first. A place name inside a longer one
+        // (喀拉布拉 in 喀拉布拉克村) is not a mention of its own.
         place_hits.sort_unstable_by_key(|h| (h.1.field, h.1.start, std::cmp::Reverse(h.1.end)));
+        let mut longest: Vec<(u32, Hit)> = Vec::with_capacity(place_hits.len());
+        for &(p, h) in &place_hits {
+            let inside = longest.iter().any(|(_, o)| {
+                o.field == h.field
+                    && o.start <= h.start
+                    && h.end <= o.end
+                    && (o.end - o.start) > (h.end - h.start)
+            });
+            if !inside {
+                longest.push((p, h));
+            }
+        }
+        let place_hits = longest;
         let mut seen_places = Vec::new();
         for (p, _) in &place_hits {
             if !seen_places.contains(p) {

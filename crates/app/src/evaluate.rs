@@ -195,24 +195,32 @@ struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
+    /// Adds the predictions for `docs` to `conf`; returns how many leads the model changed.
     fn score(
         &self,
         docs: &[(Document, String)],
         model: Option<&RouterModel>,
         rules_only: bool,
         conf: &mut Confusion,
-    ) {
-        let preds: Vec<Option<String>> = docs
+    ) -> usize {
+        let lead = |d: &Document, m: Option<&RouterModel>| {
+            let a = self.an.analyze(d, m);
+            a.departments
+                .iter()
+                .find(|d| !rules_only || d.via == Via::Rule)
+                .map(|d| d.name.clone())
+        };
+        let preds: Vec<(Option<String>, bool)> = docs
             .par_iter()
             .map(|(d, _)| {
-                let a = self.an.analyze(d, model);
-                a.departments
-                    .iter()
-                    .find(|d| !rules_only || d.via == Via::Rule)
-                    .map(|d| d.name.clone())
+                let p = lead(d, model);
+                let changed = model.is_some() && p != lead(d, None);
+                (p, changed)
             })
             .collect();
-        for ((d, gold), pred) in docs.iter().zip(preds) {
+        let mut changed = 0;
+        for ((d, gold), (pred, ch)) in docs.iter().zip(preds) {
+            changed += usize::from(ch);
             let cat = pred
                 .as_deref()
                 .map(|p| predicted_category(p, gold, self.map, self.order));
@@ -226,6 +234,7 @@ impl Scorer<'_> {
             }
             conf.add(gold, cat);
         }
+        changed
     }
 }
 
@@ -257,6 +266,7 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
             idx.swap(i, (s % (i as u64 + 1)) as usize);
         }
         let examples = features(&an, &data);
+        let mut changed = 0;
         for fold in 0..k {
             // Fold membership by position in the shuffled order.
             let test: Vec<usize> = idx.iter().copied().skip(fold).step_by(k).collect();
@@ -270,12 +280,15 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
             let train_ex: Vec<_> = train.iter().map(|&i| examples[i].clone()).collect();
             let model = train_model(&train_ex, Some(map.clone()), 0.01, 200)?;
             let test_docs: Vec<_> = test.iter().map(|&i| data[i].clone()).collect();
-            scorer.score(&test_docs, Some(&model), false, &mut conf);
+            changed += scorer.score(&test_docs, Some(&model), false, &mut conf);
         }
-        println!("routing: rules + model, {k}-fold cross-validation");
+        println!(
+            "routing: rules + model, {k}-fold cross-validation; the model changed the lead of {changed} of {} posts",
+            data.len()
+        );
     } else {
         let model = crate::analyze::load_model(args.model.as_deref())?;
-        scorer.score(
+        let changed = scorer.score(
             &data,
             model.as_ref(),
             args.rules_only || model.is_none(),
@@ -284,9 +297,12 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
         println!(
             "routing: {}",
             if model.is_some() {
-                "rules + model"
+                format!(
+                    "rules + model; the model changed the lead of {changed} of {} posts",
+                    data.len()
+                )
             } else {
-                "rules only"
+                "rules only".to_owned()
             }
         );
     }

@@ -13,7 +13,7 @@ mod rules_cmd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,9 +72,6 @@ enum EvalCommand {
     /// Script/language detection accuracy on texts of known language.
     Lang(evaluate::LangArgs),
 }
-
-#[derive(Debug, Args)]
-struct Common {}
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
