@@ -48,15 +48,15 @@ pub enum Role {
 
 /// One department entry of the output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DepartmentHit {
-    pub id: String,
-    pub name: String,
+pub struct DepartmentHit<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
     pub score: f32,
     pub via: Via,
     pub role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model_confidence: Option<f32>,
-    pub topics: Vec<TopicOut>,
+    pub topics: Vec<TopicOut<'a>>,
     /// Index into the analyzer's units.
     #[serde(skip)]
     pub unit: usize,
@@ -65,14 +65,14 @@ pub struct DepartmentHit {
     pub strong: bool,
 }
 
-pub(crate) struct Input<'a> {
+pub(crate) struct Input<'a, 'c> {
     pub analyzer: &'a Analyzer,
-    pub fired: &'a [Fired],
-    pub townships_named: &'a [usize],
+    pub fired: &'c [Fired],
+    pub townships_named: &'c [usize],
     pub conduct: bool,
-    pub evidence_out: &'a dyn Fn(&Evidence) -> EvidenceOut,
-    pub territory_evidence: &'a dyn Fn(usize) -> Vec<EvidenceOut>,
-    pub conduct_evidence: &'a dyn Fn() -> Vec<EvidenceOut>,
+    pub evidence_out: &'c dyn Fn(&Evidence) -> EvidenceOut<'a>,
+    pub territory_evidence: &'c dyn Fn(usize) -> Vec<EvidenceOut<'a>>,
+    pub conduct_evidence: &'c dyn Fn() -> Vec<EvidenceOut<'a>>,
 }
 
 fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
@@ -82,9 +82,9 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
         match terms.iter_mut().find(|t| t.0 == e.term) {
             Some(t) => {
                 t.1 |= e.hit.field == Field::Title;
-                t.2 += 1;
+                t.2 += e.count;
             }
-            None => terms.push((e.term, e.hit.field == Field::Title, 1)),
+            None => terms.push((e.term, e.hit.field == Field::Title, e.count)),
         }
     }
     let mut s = 0.0;
@@ -137,11 +137,11 @@ fn round(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
 }
 
-pub(crate) fn assign(
-    inp: &Input<'_>,
+pub(crate) fn assign<'a>(
+    inp: &Input<'a, '_>,
     model: Option<&RouterModel>,
     words: &[String],
-) -> Vec<DepartmentHit> {
+) -> Vec<DepartmentHit<'a>> {
     let an = inp.analyzer;
     // Functional units from fired topics.
     let mut functional: Vec<DepartmentHit> = Vec::new();
@@ -155,8 +155,8 @@ pub(crate) fn assign(
         let (s, distinct) = topic_score(an, f);
         let strong = distinct >= 2 || topic.groups >= 2 || topic.groups == 0 || is_named(an, f);
         let out = TopicOut {
-            id: topic.id.clone(),
-            name: topic.name.clone(),
+            id: topic.id.as_str(),
+            name: topic.name.as_str(),
             evidence: f.evidence.iter().map(inp.evidence_out).collect(),
         };
         match functional.iter_mut().find(|d| d.unit == unit) {
@@ -167,8 +167,8 @@ pub(crate) fn assign(
                 d.topics.push(out);
             }
             None => functional.push(DepartmentHit {
-                id: an.units[unit].id.to_string(),
-                name: an.units[unit].name.clone(),
+                id: an.units[unit].id.as_str(),
+                name: an.units[unit].name.as_str(),
                 score: s,
                 via: Via::Rule,
                 role: Role::Functional,
@@ -195,15 +195,15 @@ pub(crate) fn assign(
         let mut evidence = (inp.conduct_evidence)();
         evidence.extend((inp.territory_evidence)(*t));
         out.push(DepartmentHit {
-            id: an.units[u].id.to_string(),
-            name: an.units[u].name.clone(),
+            id: an.units[u].id.as_str(),
+            name: an.units[u].name.as_str(),
             score: 3.0,
             via: Via::Rule,
             role: Role::Conduct,
             model_confidence: None,
             topics: vec![TopicOut {
-                id: format!("{}.conduct", an.units[u].id),
-                name: "干部作风".into(),
+                id: an.conduct_topic[u].as_str(),
+                name: "干部作风",
                 evidence,
             }],
             unit: u,
@@ -218,15 +218,15 @@ pub(crate) fn assign(
         }
         let evidence = (inp.territory_evidence)(t);
         out.push(DepartmentHit {
-            id: an.units[u].id.to_string(),
-            name: an.units[u].name.clone(),
+            id: an.units[u].id.as_str(),
+            name: an.units[u].name.as_str(),
             score: 0.5 * evidence.len().min(4) as f32,
             via: Via::Rule,
             role: Role::Territorial,
             model_confidence: None,
             topics: vec![TopicOut {
-                id: format!("{}.territory", an.units[u].id),
-                name: "属地".into(),
+                id: an.territory_topic[u].as_str(),
+                name: "属地",
                 evidence,
             }],
             unit: u,
@@ -274,10 +274,10 @@ fn model_choice(an: &Analyzer, m: &RouterModel, probs: &[f32]) -> Option<(usize,
         .map(|u| (u, p))
 }
 
-fn apply_model(
-    an: &Analyzer,
+fn apply_model<'a>(
+    an: &'a Analyzer,
     m: &RouterModel,
-    functional: &mut Vec<DepartmentHit>,
+    functional: &mut Vec<DepartmentHit<'a>>,
     words: &[String],
     fired: &[Fired],
 ) {
@@ -321,8 +321,8 @@ fn apply_model(
         Some(_) => {}
         None => {
             let hit = DepartmentHit {
-                id: an.units[mu].id.to_string(),
-                name: an.units[mu].name.clone(),
+                id: an.units[mu].id.as_str(),
+                name: an.units[mu].name.as_str(),
                 score: 0.0,
                 via: Via::Model,
                 role: Role::Functional,

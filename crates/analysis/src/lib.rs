@@ -80,52 +80,59 @@ struct RiskWord {
 
 /// A place named in a post.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlaceHit {
-    pub name: String,
+pub struct PlaceHit<'a> {
+    pub name: &'a str,
     pub kind: PlaceKind,
     /// The township it lies in (the township itself for a township).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub township: Option<String>,
+    pub township: Option<&'a str>,
     pub jurisdiction: Jurisdiction,
 }
 
 /// Risk of a post: a score in [0, 1] and the words behind it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Risk {
+pub struct Risk<'a> {
     pub score: f32,
-    pub words: Vec<String>,
-    pub categories: Vec<String>,
+    pub words: Vec<&'a str>,
+    pub categories: Vec<&'a str>,
 }
 
 /// One word occurrence that made a topic fire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EvidenceOut {
+pub struct EvidenceOut<'a> {
     /// The rule's word as written (for a prefix, without `*`).
-    pub word: String,
+    pub word: &'a str,
     pub field: Field,
-    /// Unicode-scalar offsets into the original field text, end exclusive.
+    /// Unicode-scalar offsets into the original field text, end exclusive (the first occurrence).
     pub start: usize,
     pub end: usize,
+    /// Occurrences of the word in this field, when more than one.
+    #[serde(skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// A topic that fired, as shown to the officer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TopicOut {
-    pub id: String,
-    pub name: String,
-    pub evidence: Vec<EvidenceOut>,
+pub struct TopicOut<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub evidence: Vec<EvidenceOut<'a>>,
 }
 
 /// The analysis of one post.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Analysis {
+pub struct Analysis<'a> {
     pub id: String,
     pub lang: Lang,
     pub keywords: Vec<Keyword>,
-    pub departments: Vec<DepartmentHit>,
+    pub departments: Vec<DepartmentHit<'a>>,
     pub sentiment: Sentiment,
-    pub risk: Risk,
-    pub places: Vec<PlaceHit>,
+    pub risk: Risk<'a>,
+    pub places: Vec<PlaceHit<'a>>,
     pub local: bool,
     /// 64-bit SimHash as 16 hex digits.
     pub simhash: String,
@@ -153,6 +160,12 @@ pub struct Analyzer {
     risk_words: Vec<RiskWord>,
     /// Unit index of each township's government, by township index.
     township_unit: Vec<Option<usize>>,
+    /// Township-government and conduct words, as configured.
+    government_words: Vec<String>,
+    conduct_words: Vec<String>,
+    /// Per unit: the ids of its built-in conduct and territory topics.
+    conduct_topic: Vec<String>,
+    territory_topic: Vec<String>,
     keyword_count: usize,
 }
 
@@ -220,6 +233,7 @@ impl Analyzer {
             .enumerate()
             .map(|(i, u)| (u.id.as_str(), i))
             .collect();
+        let idf_ref = &idf;
         let rules = RuleSet::compile(
             &defs,
             |d| {
@@ -227,6 +241,7 @@ impl Analyzer {
                     .as_ref()
                     .and_then(|u| unit_pos.get(u.as_str()).copied())
             },
+            |term| idf_ref.get(&yuqing_text::normalize_term(term)),
             &mut b,
         );
 
@@ -324,11 +339,11 @@ impl Analyzer {
                 });
             }
         }
-        for w in &cfg.township_words.government_words {
-            b.add(w, Use::Government);
+        for (i, w) in cfg.township_words.government_words.iter().enumerate() {
+            b.add(w, Use::Government(i as u32));
         }
-        for w in &cfg.township_words.conduct_words {
-            b.add(w, Use::Conduct);
+        for (i, w) in cfg.township_words.conduct_words.iter().enumerate() {
+            b.add(w, Use::Conduct(i as u32));
         }
         let matcher = b
             .build()
@@ -345,6 +360,18 @@ impl Analyzer {
             places,
             risk_words,
             township_unit,
+            government_words: cfg.township_words.government_words.clone(),
+            conduct_words: cfg.township_words.conduct_words.clone(),
+            conduct_topic: cfg
+                .units
+                .iter()
+                .map(|u| format!("{}.conduct", u.id))
+                .collect(),
+            territory_topic: cfg
+                .units
+                .iter()
+                .map(|u| format!("{}.territory", u.id))
+                .collect(),
             keyword_count: 10,
         })
     }
@@ -375,7 +402,7 @@ impl Analyzer {
     }
 
     /// Analyses one post, optionally with the learned router.
-    pub fn analyze(&self, doc: &Document, model: Option<&RouterModel>) -> Analysis {
+    pub fn analyze(&self, doc: &Document, model: Option<&RouterModel>) -> Analysis<'_> {
         self.analyze_inner(doc, model, false).0
     }
 
@@ -384,7 +411,7 @@ impl Analyzer {
         &self,
         doc: &Document,
         model: Option<&RouterModel>,
-    ) -> (Analysis, Intermediate) {
+    ) -> (Analysis<'_>, Intermediate) {
         self.analyze_inner(doc, model, true)
     }
 
@@ -393,7 +420,7 @@ impl Analyzer {
         doc: &Document,
         model: Option<&RouterModel>,
         want_words: bool,
-    ) -> (Analysis, Intermediate) {
+    ) -> (Analysis<'_>, Intermediate) {
         let norm = [normalize(&doc.title), normalize(&doc.body)];
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
@@ -406,11 +433,12 @@ impl Analyzer {
                 Use::Term(t) => term_hits.push((t, h)),
                 Use::Place(p) => place_hits.push((p, h)),
                 Use::Risk(r) => risk_hits.push(r),
-                Use::Government => gov.push(h),
-                Use::Conduct => conduct.push(h),
+                Use::Government(w) => gov.push((w, h)),
+                Use::Conduct(w) => conduct.push((w, h)),
             });
         }
-        term_hits.sort_unstable_by_key(|h| (h.0, h.1.field, h.1.start));
+        // Stable: hits of one term stay in text order (title first).
+        term_hits.sort_by_key(|h| h.0);
         let char_index = |f: Field, byte: u32| normalized(f).char_index(byte as usize) as u32;
         let fired = self.rules.evaluate(&term_hits, &char_index);
 
@@ -466,9 +494,9 @@ impl Analyzer {
             .map(|&p| {
                 let pl = &self.places[p as usize];
                 PlaceHit {
-                    name: pl.name.clone(),
+                    name: pl.name.as_str(),
                     kind: pl.kind,
-                    township: pl.township.map(|t| self.townships[t].name.clone()),
+                    township: pl.township.map(|t| self.townships[t].name.as_str()),
                     jurisdiction: pl.jurisdiction,
                 }
             })
@@ -495,62 +523,41 @@ impl Analyzer {
             - risk_list
                 .iter()
                 .fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
-        let mut categories: Vec<String> = Vec::new();
+        let mut categories: Vec<&str> = Vec::new();
         for r in &risk_list {
-            if !r.category.is_empty() && !categories.contains(&r.category) {
-                categories.push(r.category.clone());
+            if !r.category.is_empty() && !categories.contains(&r.category.as_str()) {
+                categories.push(r.category.as_str());
             }
         }
         let risk = Risk {
             score: (score * 10_000.0).round() / 10_000.0,
-            words: risk_list.iter().map(|r| r.word.clone()).collect(),
+            words: risk_list.iter().map(|r| r.word.as_str()).collect(),
             categories,
         };
 
         let evidence_out = |ev: &rules::Evidence| {
-            let (start, end) =
-                normalized(ev.hit.field).original_span(ev.hit.start as usize, ev.hit.end as usize);
-            EvidenceOut {
-                word: self.rules.terms[ev.term as usize].text.clone(),
-                field: ev.hit.field,
-                start,
-                end,
-            }
+            evidence_at(
+                &norm,
+                self.rules.terms[ev.term as usize].text.as_str(),
+                ev.hit,
+                ev.count,
+            )
         };
-        let place_evidence = |hits: &[(u32, Hit)], t: usize| -> Vec<EvidenceOut> {
-            hits.iter()
+        let place_evidence = |t: usize| -> Vec<EvidenceOut<'_>> {
+            place_hits
+                .iter()
                 .filter(|(p, _)| self.places[*p as usize].township == Some(t))
-                .map(|(p, h)| {
-                    let (start, end) =
-                        normalized(h.field).original_span(h.start as usize, h.end as usize);
-                    EvidenceOut {
-                        word: self.places[*p as usize].name.clone(),
-                        field: h.field,
-                        start,
-                        end,
-                    }
-                })
+                .map(|&(p, h)| evidence_at(&norm, self.places[p as usize].name.as_str(), h, 1))
                 .collect()
         };
-        let word_evidence = |hs: &[Hit]| -> Vec<EvidenceOut> {
-            hs.iter()
-                .map(|h| {
-                    let (start, end) =
-                        normalized(h.field).original_span(h.start as usize, h.end as usize);
-                    let text: String = doc
-                        .text(h.field)
-                        .chars()
-                        .skip(start)
-                        .take(end - start)
-                        .collect();
-                    EvidenceOut {
-                        word: text,
-                        field: h.field,
-                        start,
-                        end,
-                    }
-                })
-                .collect()
+        let conduct_evidence = || -> Vec<EvidenceOut<'_>> {
+            let gov = gov
+                .iter()
+                .map(|&(w, h)| evidence_at(&norm, &self.government_words[w as usize], h, 1));
+            let act = conduct
+                .iter()
+                .map(|&(w, h)| evidence_at(&norm, &self.conduct_words[w as usize], h, 1));
+            gov.chain(act).collect()
         };
 
         // Router words: the same keyword-eligible words, in order (built only when needed).
@@ -573,12 +580,8 @@ impl Analyzer {
             townships_named: &townships_named,
             conduct: !gov.is_empty() && !conduct.is_empty(),
             evidence_out: &evidence_out,
-            territory_evidence: &|t| place_evidence(&place_hits, t),
-            conduct_evidence: &|| {
-                let mut v = word_evidence(&gov);
-                v.extend(word_evidence(&conduct));
-                v
-            },
+            territory_evidence: &place_evidence,
+            conduct_evidence: &conduct_evidence,
         };
         let departments = assign::assign(&input, model, &words_owned);
         let analysis = Analysis {
@@ -615,6 +618,18 @@ impl Analyzer {
 
     fn is_functional(&self, unit: usize) -> bool {
         self.units[unit].kind != UnitKind::Township
+    }
+}
+
+/// The evidence record of a hit: `word` as configured, offsets into the original field.
+fn evidence_at<'w>(norm: &[Normalized; 2], word: &'w str, h: Hit, count: u32) -> EvidenceOut<'w> {
+    let (start, end) = norm[h.field as usize].original_span(h.start as usize, h.end as usize);
+    EvidenceOut {
+        word,
+        field: h.field,
+        start,
+        end,
+        count,
     }
 }
 

@@ -5,20 +5,27 @@
 //! same clause. Words after a contrast (但是, 可是, 不过…) weigh more than those before it, and an
 //! exclamation mark strengthens its clause. The score is `tanh(sum / 3)`, in [-1, 1].
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use yuqing_domain::SentimentLabel;
 
-/// Sentiment dictionaries.
-#[derive(Debug, Default)]
-pub struct SentimentLexicon {
-    positive: FxHashSet<Box<str>>,
-    negative: FxHashSet<Box<str>>,
-    negation: FxHashSet<Box<str>>,
-    degree: FxHashMap<Box<str>, f32>,
+/// What the lexicon knows of one word.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Entry {
+    /// +1 positive, -1 negative, 0 neither.
+    polarity: i8,
+    negation: bool,
+    /// Degree multiplier (很 1.5, 有点 0.8); 0 when the word is not a degree word.
+    degree: f32,
 }
 
-fn words(text: &str) -> impl Iterator<Item = &str> {
+/// Sentiment dictionaries, merged into one table so that each token costs one lookup.
+#[derive(Debug, Default)]
+pub struct SentimentLexicon {
+    words: FxHashMap<Box<str>, Entry>,
+}
+
+fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -26,40 +33,33 @@ fn words(text: &str) -> impl Iterator<Item = &str> {
 
 impl SentimentLexicon {
     /// Builds the lexicon from its files; `degree` lines are `word<TAB>multiplier`.
-    /// Returns the lexicon and the number of malformed degree lines.
+    /// Returns the lexicon and the number of malformed degree lines. A word in both polarity lists
+    /// counts as negative.
     pub fn parse(positive: &str, negative: &str, negation: &str, degree: &str) -> (Self, usize) {
+        let mut words: FxHashMap<Box<str>, Entry> = FxHashMap::default();
+        for w in lines(positive) {
+            words.entry(w.into()).or_default().polarity = 1;
+        }
+        for w in lines(negative) {
+            words.entry(w.into()).or_default().polarity = -1;
+        }
+        for w in lines(negation) {
+            words.entry(w.into()).or_default().negation = true;
+        }
         let mut bad = 0;
-        let degree = words(degree)
-            .filter_map(|l| {
-                let mut p = l.split('\t');
-                match (
-                    p.next(),
-                    p.next().and_then(|m| m.trim().parse::<f32>().ok()),
-                ) {
-                    (Some(w), Some(m)) if m.is_finite() && m > 0.0 => Some((w.trim().into(), m)),
-                    _ => {
-                        bad += 1;
-                        None
-                    }
+        for l in lines(degree) {
+            let mut p = l.split('\t');
+            match (
+                p.next(),
+                p.next().and_then(|m| m.trim().parse::<f32>().ok()),
+            ) {
+                (Some(w), Some(m)) if m.is_finite() && m > 0.0 => {
+                    words.entry(w.trim().into()).or_default().degree = m
                 }
-            })
-            .collect();
-        let lex = Self {
-            positive: words(positive).map(Into::into).collect(),
-            negative: words(negative).map(Into::into).collect(),
-            negation: words(negation).map(Into::into).collect(),
-            degree,
-        };
-        (lex, bad)
-    }
-
-    /// Words of all lists, for the user dictionary of the segmenter.
-    pub fn all_words(&self) -> impl Iterator<Item = &str> {
-        self.positive
-            .iter()
-            .chain(&self.negative)
-            .chain(&self.negation)
-            .map(|w| &**w)
+                _ => bad += 1,
+            }
+        }
+        (Self { words }, bad)
     }
 
     /// Scores a token sequence (normalised words, punctuation included).
@@ -67,7 +67,7 @@ impl SentimentLexicon {
         let mut total = 0f32;
         let mut clause = 0f32;
         let mut clause_weight = 1f32;
-        let mut recent: [Option<&str>; 3] = [None; 3];
+        let mut recent: [Entry; 3] = [Entry::default(); 3];
         let mut hits = 0u32;
         let flush = |total: &mut f32, clause: &mut f32, weight: f32| {
             *total += *clause * weight;
@@ -83,14 +83,14 @@ impl SentimentLexicon {
                 {
                     flush(&mut total, &mut clause, clause_weight);
                     clause_weight = 1.0;
-                    recent = [None; 3];
+                    recent = [Entry::default(); 3];
                     continue;
                 }
                 "！" | "!" => {
                     clause *= 1.3;
                     flush(&mut total, &mut clause, clause_weight);
                     clause_weight = 1.0;
-                    recent = [None; 3];
+                    recent = [Entry::default(); 3];
                     continue;
                 }
                 "但是" | "但" | "可是" | "不过" | "然而" | "却" | "只是" => {
@@ -99,27 +99,21 @@ impl SentimentLexicon {
                     flush(&mut total, &mut clause, clause_weight);
                     total *= 0.6;
                     clause_weight = 1.4;
-                    recent = [None; 3];
+                    recent = [Entry::default(); 3];
                     continue;
                 }
                 _ => {}
             }
-            let polarity = if self.negative.contains(t) {
-                -1.0
-            } else if self.positive.contains(t) {
-                1.0
-            } else {
-                0.0
-            };
-            if polarity != 0.0 {
+            let entry = self.words.get(t).copied().unwrap_or_default();
+            if entry.polarity != 0 {
                 hits += 1;
-                let mut value = polarity;
+                let mut value = f32::from(entry.polarity);
                 let mut negations = 0;
-                for w in recent.iter().flatten() {
-                    if self.negation.contains(*w) {
+                for e in &recent {
+                    if e.negation {
                         negations += 1;
-                    } else if let Some(m) = self.degree.get(*w) {
-                        value *= m;
+                    } else if e.degree > 0.0 {
+                        value *= e.degree;
                     }
                 }
                 if negations % 2 == 1 {
@@ -128,7 +122,7 @@ impl SentimentLexicon {
                 }
                 clause += value;
             }
-            recent = [recent[1], recent[2], Some(tok)];
+            recent = [recent[1], recent[2], entry];
         }
         total += clause * clause_weight;
         let score = (total / 3.0).tanh();

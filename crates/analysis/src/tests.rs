@@ -126,7 +126,7 @@ fn a_post_naming_no_county_place_is_still_assigned() {
     );
     assert!(!a.local);
     assert_eq!(
-        a.departments.first().map(|d| d.name.as_str()),
+        a.departments.first().map(|d| d.name),
         Some("住房和城乡建设局")
     );
 }
@@ -142,7 +142,7 @@ fn evidence_offsets_point_at_the_original_text() {
             for e in &t.evidence {
                 let text = if e.field == Field::Title { title } else { body };
                 let slice: String = text.chars().skip(e.start).take(e.end - e.start).collect();
-                assert_eq!(normalize_term(&slice), normalize_term(&e.word), "{e:?}");
+                assert_eq!(normalize_term(&slice), normalize_term(e.word), "{e:?}");
                 checked += 1;
             }
         }
@@ -168,11 +168,7 @@ fn township_is_a_territorial_co_owner_after_the_functional_department() {
         &post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"),
         None,
     );
-    let roles: Vec<_> = a
-        .departments
-        .iter()
-        .map(|d| (d.name.as_str(), d.role))
-        .collect();
+    let roles: Vec<_> = a.departments.iter().map(|d| (d.name, d.role)).collect();
     let first_territorial = roles
         .iter()
         .position(|r| r.1 == Role::Territorial)
@@ -192,7 +188,7 @@ fn township_government_leads_when_its_own_conduct_is_the_subject() {
     );
     let first = a.departments.first().expect("assigned");
     assert_eq!(
-        (first.name.as_str(), first.role),
+        (first.name, first.role),
         ("那拉提镇人民政府", Role::Conduct)
     );
 }
@@ -212,7 +208,7 @@ fn language_never_raises_risk() {
 fn risk_words_are_reported() {
     let a = analyzer().analyze(&post("", "工地发生坍塌事故，两人死亡。"), None);
     assert!(a.risk.score > 0.3, "{:?}", a.risk);
-    assert!(a.risk.words.iter().any(|w| w == "死亡"));
+    assert!(a.risk.words.contains(&"死亡"));
 }
 
 // ---- rule semantics on a tiny configuration ----
@@ -267,7 +263,7 @@ fn topics(an: &Analyzer, title: &str, body: &str) -> Vec<String> {
     let a = an.analyze(&post(title, body), None);
     a.departments
         .iter()
-        .flat_map(|d| d.topics.iter().map(|t| t.id.clone()))
+        .flat_map(|d| d.topics.iter().map(|t| t.id.to_owned()))
         .collect()
 }
 
@@ -375,7 +371,7 @@ proptest! {
             for t in &d.topics {
                 for e in &t.evidence {
                     let slice: String = body.chars().skip(e.start).take(e.end - e.start).collect();
-                    prop_assert_eq!(normalize_term(&slice), normalize_term(&e.word));
+                    prop_assert_eq!(normalize_term(&slice), normalize_term(e.word));
                 }
             }
         }

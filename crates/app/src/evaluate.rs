@@ -208,7 +208,7 @@ impl Scorer<'_> {
             a.departments
                 .iter()
                 .find(|d| !rules_only || d.via == Via::Rule)
-                .map(|d| d.name.clone())
+                .map(|d| d.name.to_owned())
         };
         let preds: Vec<(Option<String>, bool)> = docs
             .par_iter()

@@ -128,7 +128,7 @@ pub fn explain(res: &Resources, args: &ExplainArgs) -> Result<ExitCode> {
         "sentiment {:?} {:.3}; risk {:.3} {:?}",
         a.sentiment.label, a.sentiment.score, a.risk.score, a.risk.words
     );
-    let places: Vec<_> = a.places.iter().map(|p| p.name.as_str()).collect();
+    let places: Vec<_> = a.places.iter().map(|p| p.name).collect();
     let _ = writeln!(
         out,
         "places {:?}; local {}; lang {}",

@@ -47,17 +47,26 @@ impl Idf {
         map.reserve(text.len() / 20);
         let mut values = Vec::with_capacity(text.len() / 20);
         let mut bad = 0;
-        for line in text.lines() {
-            let mut parts = line.split_ascii_whitespace();
-            match (
-                parts.next(),
-                parts.next().and_then(|v| v.parse::<f32>().ok()),
-            ) {
-                (Some(w), Some(v)) if v.is_finite() => {
-                    map.insert(crate::simhash::hash64(w), v);
+        // A byte loop: this runs over 270,000 lines at every start.
+        for line in text.as_bytes().split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            let Some(sp) = line.iter().position(|b| b.is_ascii_whitespace()) else {
+                bad += 1;
+                continue;
+            };
+            let (word, value) = (&line[..sp], line[sp..].trim_ascii());
+            let value = value
+                .split(|b| b.is_ascii_whitespace())
+                .next()
+                .unwrap_or_default();
+            match std::str::from_utf8(value).ok().and_then(parse_decimal) {
+                Some(v) if v.is_finite() => {
+                    map.insert(crate::simhash::hash64_bytes(word), v);
                     values.push(v);
                 }
-                (None, _) => {}
                 _ => bad += 1,
             }
         }
@@ -95,6 +104,29 @@ impl Idf {
 pub struct Keyword {
     pub word: String,
     pub weight: f64,
+}
+
+/// Parses `12.345` quickly (the IDF table has 270,000 of them); anything else goes to `str::parse`.
+fn parse_decimal(s: &str) -> Option<f32> {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 16 || !b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return s.parse().ok();
+    }
+    let (mut int, mut frac, mut scale, mut dot) = (0u64, 0u64, 1u64, false);
+    for &c in b {
+        if c == b'.' {
+            if dot {
+                return None;
+            }
+            dot = true;
+        } else if dot {
+            frac = frac * 10 + u64::from(c - b'0');
+            scale *= 10;
+        } else {
+            int = int * 10 + u64::from(c - b'0');
+        }
+    }
+    Some((int as f64 + frac as f64 / scale as f64) as f32)
 }
 
 /// Count and IDF of one keyword-eligible word of a post.
@@ -179,6 +211,23 @@ pub fn tfidf_keywords<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_parse_like_the_standard_library() {
+        for s in [
+            "0",
+            "12.5",
+            "13.900677652",
+            "7.",
+            ".5",
+            "1e3",
+            "-2.5",
+            "abc",
+            "1.2.3",
+        ] {
+            assert_eq!(parse_decimal(s), s.parse::<f32>().ok(), "{s}");
+        }
+    }
 
     #[test]
     fn rarer_words_rank_higher() {

@@ -1,8 +1,11 @@
 //! Topic rules: word groups (地域词 / 主体词 / 事件词 / 排除词) and expressions, compiled into the
 //! shared automaton and evaluated per post from the hits alone.
 //!
-//! Cost per post follows the number of hits, not the number of rules: a hit marks the word group
-//! it belongs to in a per-topic bit mask, and only topics that received a hit are looked at.
+//! Cost per post follows the hits, not the number of rules. Each topic has one *anchor*: its
+//! rarest word group (highest mean IDF), or for an expression-only topic every word of the
+//! expression. A hit on an anchor word makes the topic a candidate; a candidate is then checked
+//! against its other groups, its excludes and its expression with O(1) lookups of which words the
+//! post contains. A frequent word thus wakes only the topics it anchors, not every topic using it.
 
 pub mod expr;
 
@@ -13,18 +16,10 @@ use crate::config::TopicDef;
 use crate::matcher::{Hit, MatcherBuilder, Use};
 use expr::Expr;
 
-/// A rule term as written, with its prefix flag.
+/// A rule term as written (a prefix term without its `*`).
 #[derive(Debug, Clone)]
 pub struct Term {
     pub text: String,
-}
-
-/// How a term takes part in a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Group(u8),
-    Exclude,
-    Expr,
 }
 
 /// A compiled expression: leaves are term ids.
@@ -44,6 +39,21 @@ enum CExpr {
     },
 }
 
+impl CExpr {
+    /// Every term that can make the expression match (negated ones cannot).
+    fn positive_terms(&self, out: &mut Vec<u32>) {
+        match self {
+            CExpr::Term { term, .. } => out.push(*term),
+            CExpr::And(v) | CExpr::Or(v) => v.iter().for_each(|x| x.positive_terms(out)),
+            CExpr::Not(_) => {}
+            CExpr::Near { left, right, .. } => {
+                left.positive_terms(out);
+                right.positive_terms(out);
+            }
+        }
+    }
+}
+
 /// The word group a term belongs to, for scoring and explanations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,20 +71,22 @@ pub struct Topic {
     pub name: String,
     /// Index of the owning unit in the analyzer's unit list.
     pub unit: usize,
-    required: u8,
     /// Number of non-empty word groups.
     pub groups: u8,
+    /// The non-empty word groups: each needs one of its terms.
+    group_terms: Vec<(Group, Vec<u32>)>,
+    excludes: Vec<u32>,
     expr: Option<CExpr>,
-    /// Positive group terms, with their group, for evidence.
-    group_terms: Vec<(u32, Group)>,
 }
 
-/// A term occurrence that supports a fired topic.
+/// A word that supports a fired topic: its first occurrence in a field, and how many there are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Evidence {
     pub term: u32,
     pub group: Group,
     pub hit: Hit,
+    /// Occurrences of the word in this field (the first one is `hit`).
+    pub count: u32,
 }
 
 /// A topic that fired, with its evidence.
@@ -89,16 +101,18 @@ pub struct Fired {
 pub struct RuleSet {
     pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
-    term_roles: Vec<Vec<(u32, Role)>>,
+    /// For each term: the topics it anchors.
+    anchors: Vec<Vec<u32>>,
 }
 
 impl RuleSet {
-    /// Compiles topics into `builder`. `unit_index` maps a topic to its unit's index.
-    /// Expressions are assumed valid (the config loader checked them); a topic whose expression
-    /// fails to parse here is skipped.
+    /// Compiles topics into `builder`. `unit_index` maps a topic to its unit's index; `rarity`
+    /// scores a term (its IDF) to choose each topic's anchor group. Expressions are assumed valid
+    /// (the config loader checked them); a topic whose expression fails to parse here is skipped.
     pub fn compile(
         defs: &[TopicDef],
         unit_index: impl Fn(&TopicDef) -> Option<usize>,
+        rarity: impl Fn(&str) -> f32,
         builder: &mut MatcherBuilder,
     ) -> Self {
         let mut rs = RuleSet::default();
@@ -113,46 +127,63 @@ impl RuleSet {
                 None => None,
             };
             let topic_idx = rs.topics.len() as u32;
-            let mut required = 0u8;
-            let mut groups = 0u8;
-            let mut group_terms = Vec::new();
-            for (bit, (words, group)) in [
+            let mut group_terms: Vec<(Group, Vec<u32>)> = Vec::new();
+            for (words, group) in [
                 (&def.region, Group::Region),
                 (&def.subject, Group::Subject),
                 (&def.event, Group::Event),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                if words.is_empty() {
-                    continue;
-                }
-                required |= 1 << bit;
-                groups += 1;
-                for w in words {
-                    let t = rs.term(w, &mut term_ids, builder);
-                    rs.term_roles[t as usize].push((topic_idx, Role::Group(1 << bit)));
-                    group_terms.push((t, group));
+            ] {
+                if !words.is_empty() {
+                    let ids: Vec<u32> = words
+                        .iter()
+                        .map(|w| rs.term(w, &mut term_ids, builder))
+                        .collect();
+                    group_terms.push((group, ids));
                 }
             }
-            for w in &def.exclude {
-                let t = rs.term(w, &mut term_ids, builder);
-                rs.term_roles[t as usize].push((topic_idx, Role::Exclude));
+            let excludes = def
+                .exclude
+                .iter()
+                .map(|w| rs.term(w, &mut term_ids, builder))
+                .collect();
+            let cexpr = expr.map(|e| rs.compile_expr(&e, &mut term_ids, builder));
+            let mut anchor: Vec<u32> = Vec::new();
+            if group_terms.is_empty() {
+                if let Some(e) = &cexpr {
+                    e.positive_terms(&mut anchor);
+                }
+            } else {
+                let score = |terms: &[u32]| {
+                    let sum: f32 = terms
+                        .iter()
+                        .map(|&t| rarity(&rs.terms[t as usize].text))
+                        .sum();
+                    sum / terms.len() as f32
+                };
+                let mut best = 0;
+                for (i, (_, terms)) in group_terms.iter().enumerate() {
+                    let (s, b) = (score(terms), score(&group_terms[best].1));
+                    if s > b || (s == b && terms.len() < group_terms[best].1.len()) {
+                        best = i;
+                    }
+                }
+                anchor.clone_from(&group_terms[best].1);
             }
-            let cexpr = expr.map(|e| rs.compile_expr(&e, topic_idx, &mut term_ids, builder));
+            for t in anchor {
+                let list = &mut rs.anchors[t as usize];
+                if list.last() != Some(&topic_idx) {
+                    list.push(topic_idx);
+                }
+            }
             rs.topics.push(Topic {
                 id: def.id.clone(),
                 name: def.name.clone(),
                 unit,
-                required,
-                groups,
-                expr: cexpr,
+                groups: group_terms.len() as u8,
                 group_terms,
+                excludes,
+                expr: cexpr,
             });
-        }
-        for roles in &mut rs.term_roles {
-            roles.sort_unstable_by_key(|r| r.0);
-            roles.dedup();
         }
         rs
     }
@@ -171,7 +202,7 @@ impl RuleSet {
         self.terms.push(Term {
             text: raw.strip_suffix('*').unwrap_or(raw).to_owned(),
         });
-        self.term_roles.push(Vec::new());
+        self.anchors.push(Vec::new());
         ids.insert(raw.to_owned(), id);
         id
     }
@@ -179,7 +210,6 @@ impl RuleSet {
     fn compile_expr(
         &mut self,
         e: &Expr,
-        topic: u32,
         ids: &mut FxHashMap<String, u32>,
         b: &mut MatcherBuilder,
     ) -> CExpr {
@@ -194,70 +224,74 @@ impl RuleSet {
                 } else {
                     text.clone()
                 };
-                let t = self.term(&raw, ids, b);
-                self.term_roles[t as usize].push((topic, Role::Expr));
                 CExpr::Term {
-                    term: t,
+                    term: self.term(&raw, ids, b),
                     scope: *scope,
                 }
             }
-            Expr::And(v) => CExpr::And(
-                v.iter()
-                    .map(|x| self.compile_expr(x, topic, ids, b))
-                    .collect(),
-            ),
-            Expr::Or(v) => CExpr::Or(
-                v.iter()
-                    .map(|x| self.compile_expr(x, topic, ids, b))
-                    .collect(),
-            ),
-            Expr::Not(x) => CExpr::Not(Box::new(self.compile_expr(x, topic, ids, b))),
+            Expr::And(v) => CExpr::And(v.iter().map(|x| self.compile_expr(x, ids, b)).collect()),
+            Expr::Or(v) => CExpr::Or(v.iter().map(|x| self.compile_expr(x, ids, b)).collect()),
+            Expr::Not(x) => CExpr::Not(Box::new(self.compile_expr(x, ids, b))),
             Expr::Near {
                 left,
                 right,
                 within,
             } => CExpr::Near {
-                left: Box::new(self.compile_expr(left, topic, ids, b)),
-                right: Box::new(self.compile_expr(right, topic, ids, b)),
+                left: Box::new(self.compile_expr(left, ids, b)),
+                right: Box::new(self.compile_expr(right, ids, b)),
                 within: *within,
             },
         }
     }
 
-    /// Evaluates all topics against the term hits of one post (`hits` sorted by term).
+    /// Evaluates all topics against the term hits of one post (`hits` sorted by term, each
+    /// term's hits in text order).
     pub fn evaluate(
         &self,
         hits: &[(u32, Hit)],
         char_index: &dyn Fn(Field, u32) -> u32,
     ) -> Vec<Fired> {
-        // Per touched topic: (group mask, vetoed, has expression terms).
-        let mut state: FxHashMap<u32, (u8, bool)> = FxHashMap::default();
+        SCRATCH.with_borrow_mut(|scratch| self.evaluate_with(hits, char_index, scratch))
+    }
+
+    fn evaluate_with(
+        &self,
+        hits: &[(u32, Hit)],
+        char_index: &dyn Fn(Field, u32) -> u32,
+        sc: &mut Scratch,
+    ) -> Vec<Fired> {
+        sc.begin(self.terms.len(), self.topics.len());
+        let generation = sc.generation;
         let mut i = 0;
         while i < hits.len() {
             let term = hits[i].0;
+            let lo = i;
             while i < hits.len() && hits[i].0 == term {
                 i += 1;
             }
-            for &(topic, role) in &self.term_roles[term as usize] {
-                let st = state.entry(topic).or_insert((0, false));
-                match role {
-                    Role::Group(bit) => st.0 |= bit,
-                    Role::Exclude => st.1 = true,
-                    Role::Expr => {}
+            sc.present[term as usize] = (generation, lo as u32, i as u32);
+            for &topic in &self.anchors[term as usize] {
+                let seen = &mut sc.candidate[topic as usize];
+                if *seen != generation {
+                    *seen = generation;
+                    sc.candidates.push(topic);
                 }
             }
         }
+        let present = &sc.present;
         let lookup = |term: u32| -> &[(u32, Hit)] {
-            let lo = hits.partition_point(|h| h.0 < term);
-            let hi = hits.partition_point(|h| h.0 <= term);
-            &hits[lo..hi]
+            match present[term as usize] {
+                (g, lo, hi) if g == generation => &hits[lo as usize..hi as usize],
+                _ => &[],
+            }
         };
+        let has = |term: &u32| present[*term as usize].0 == generation;
         let mut fired = Vec::new();
-        let mut touched: Vec<_> = state.into_iter().collect();
-        touched.sort_unstable_by_key(|t| t.0);
-        for (topic_idx, (mask, vetoed)) in touched {
+        for &topic_idx in &sc.candidates {
             let topic = &self.topics[topic_idx as usize];
-            if vetoed || mask & topic.required != topic.required {
+            if topic.excludes.iter().any(has)
+                || !topic.group_terms.iter().all(|(_, g)| g.iter().any(has))
+            {
                 continue;
             }
             let mut evidence = Vec::new();
@@ -267,23 +301,88 @@ impl RuleSet {
                     None => continue,
                 }
             }
-            for &(term, group) in &topic.group_terms {
-                for &(_, hit) in lookup(term) {
-                    evidence.push(Evidence { term, group, hit });
+            for (group, terms) in &topic.group_terms {
+                for &term in terms {
+                    for &(_, hit) in lookup(term) {
+                        evidence.push(Evidence {
+                            term,
+                            group: *group,
+                            hit,
+                            count: 1,
+                        });
+                    }
                 }
             }
             if evidence.is_empty() {
                 continue;
             }
-            evidence.sort_by_key(|e| (e.hit.field, e.hit.start, std::cmp::Reverse(e.hit.end)));
-            evidence.dedup_by_key(|e| (e.term, e.hit));
             fired.push(Fired {
                 topic: topic_idx,
-                evidence,
+                evidence: first_per_field(evidence),
             });
         }
+        fired.sort_unstable_by_key(|f| f.topic);
         fired
     }
+}
+
+/// Per-thread scratch space of [`RuleSet::evaluate`], reused across posts without clearing: an
+/// entry belongs to the current post only when it carries the current generation.
+#[derive(Debug, Default)]
+struct Scratch {
+    generation: u32,
+    /// Per term: (generation, first hit, end of hits) in the post's sorted hits.
+    present: Vec<(u32, u32, u32)>,
+    /// Per topic: the generation in which it last became a candidate.
+    candidate: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+impl Scratch {
+    fn begin(&mut self, terms: usize, topics: usize) {
+        if self.generation == u32::MAX {
+            self.present.iter_mut().for_each(|p| p.0 = 0);
+            self.candidate.iter_mut().for_each(|c| *c = 0);
+            self.generation = 0;
+        }
+        self.generation += 1;
+        if self.present.len() < terms {
+            self.present.resize(terms, (0, 0, 0));
+        }
+        if self.candidate.len() < topics {
+            self.candidate.resize(topics, 0);
+        }
+        self.candidates.clear();
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// Keeps the first occurrence of each word in each field, counting the others; ordered by position.
+fn first_per_field(mut ev: Vec<Evidence>) -> Vec<Evidence> {
+    ev.sort_unstable_by_key(|e| (e.term, e.hit.field, e.hit.start, e.hit.end));
+    let mut out: Vec<Evidence> = Vec::with_capacity(ev.len());
+    for e in ev {
+        match out.last_mut() {
+            Some(last) if last.term == e.term && last.hit.field == e.hit.field => {
+                if last.hit != e.hit {
+                    last.count += 1;
+                }
+            }
+            _ => out.push(e),
+        }
+    }
+    out.sort_unstable_by_key(|e| {
+        (
+            e.hit.field,
+            e.hit.start,
+            std::cmp::Reverse(e.hit.end),
+            e.term,
+        )
+    });
+    out
 }
 
 type Lookup<'a> = dyn Fn(u32) -> &'a [(u32, Hit)] + 'a;
@@ -302,6 +401,7 @@ fn eval<'a>(
                     term,
                     group: Group::Expr,
                     hit,
+                    count: 1,
                 })
                 .collect();
             (!ev.is_empty()).then_some(ev)
