@@ -289,6 +289,8 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
 
 fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
     let mut seen = HashSet::new();
+    // Words repeat across topics: normalise each distinct word once.
+    let mut empty_after_normalising: HashMap<&str, bool> = HashMap::new();
     for t in topics {
         let mut issue = |m: String| {
             issues.push(ConfigIssue {
@@ -316,7 +318,10 @@ fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
                     issue(format!(
                         "{group}: '*' is only allowed at the end of a word: {w:?}"
                     ));
-                } else if yuqing_text::normalize_term(bare).is_empty() {
+                } else if *empty_after_normalising
+                    .entry(bare)
+                    .or_insert_with(|| yuqing_text::normalize_term(bare).is_empty())
+                {
                     issue(format!("{group}: {w:?} is empty after normalisation"));
                 }
             }

@@ -241,14 +241,14 @@ impl Analyzer {
                     .as_ref()
                     .and_then(|u| unit_pos.get(u.as_str()).copied())
             },
-            |term| idf_ref.get(&yuqing_text::normalize_term(term)),
+            |normalized| idf_ref.get(normalized),
             &mut b,
         );
 
         let mut places = Vec::new();
         let mut add_place = |b: &mut MatcherBuilder, p: Place| {
             let idx = places.len() as u32;
-            if b.add(&p.name, Use::Place(idx)) {
+            if b.add(&p.name, Use::Place(idx)).is_some() {
                 places.push(p);
             }
         };
@@ -331,7 +331,7 @@ impl Analyzer {
                 });
             };
             let idx = risk_words.len() as u32;
-            if b.add(word.trim(), Use::Risk(idx)) {
+            if b.add(word.trim(), Use::Risk(idx)).is_some() {
                 risk_words.push(RiskWord {
                     word: word.trim().to_owned(),
                     weight: weight.clamp(0.0, 10.0),

@@ -50,16 +50,16 @@ pub struct MatcherBuilder {
 }
 
 impl MatcherBuilder {
-    /// Adds a use of `raw` (normalised here); returns false when it normalises to nothing.
-    /// A trailing `*` asks for a word-start match.
-    pub fn add(&mut self, raw: &str, what: Use) -> bool {
+    /// Adds a use of `raw` (normalised here); returns the normalised pattern, or `None` when it
+    /// normalises to nothing. A trailing `*` asks for a word-start match.
+    pub fn add(&mut self, raw: &str, what: Use) -> Option<&str> {
         let (bare, prefix) = match raw.strip_suffix('*') {
             Some(b) => (b, true),
             None => (raw, false),
         };
         let norm = normalize_term(bare);
         if norm.is_empty() {
-            return false;
+            return None;
         }
         let alphabetic = !norm.chars().any(is_han) && norm.chars().any(char::is_alphabetic);
         let boundary = match (alphabetic, prefix) {
@@ -67,16 +67,20 @@ impl MatcherBuilder {
             (true, true) => Boundary::Start,
             (true, false) => Boundary::Both,
         };
-        let next = self.patterns.len();
-        let id = *self.index.entry(norm.clone()).or_insert(next);
-        if id == next {
-            self.patterns.push(norm);
-            self.uses.push(Vec::new());
-        }
+        let id = match self.index.get(&norm) {
+            Some(&id) => id,
+            None => {
+                let id = self.patterns.len();
+                self.index.insert(norm.clone(), id);
+                self.patterns.push(norm);
+                self.uses.push(Vec::new());
+                id
+            }
+        };
         if !self.uses[id].contains(&(what, boundary)) {
             self.uses[id].push((what, boundary));
         }
-        true
+        Some(self.patterns[id].as_str())
     }
 
     pub fn build(self) -> Result<Matcher, aho_corasick::BuildError> {

@@ -37,32 +37,31 @@ pub fn load_model(path: Option<&std::path::Path>) -> Result<Option<RouterModel>>
     .transpose()
 }
 
-/// One output line for one input line: the analysis, or an error record that keeps the alignment.
+/// Appends one output line (without the newline) for one input line to `out`: the analysis, or
+/// an error record that keeps the lines aligned. Returns the error message for stderr, if any.
 fn analyze_line(
     an: &Analyzer,
     model: Option<&RouterModel>,
     line_no: usize,
     line: &str,
-) -> (String, Option<String>) {
-    match serde_json::from_str::<Document>(line) {
+    out: &mut Vec<u8>,
+) -> Option<String> {
+    let err = match serde_json::from_str::<Document>(line) {
         Ok(doc) => {
             let a = an.analyze(&doc, model);
-            match serde_json::to_string(&a) {
-                Ok(s) => (s, None),
-                Err(e) => (
-                    error_record(line_no, &e.to_string()),
-                    Some(format!("line {line_no}: {e}")),
-                ),
+            let start = out.len();
+            match serde_json::to_writer(&mut *out, &a) {
+                Ok(()) => return None,
+                Err(e) => {
+                    out.truncate(start);
+                    e.to_string()
+                }
             }
         }
-        Err(e) => {
-            let msg = format!("not a JSON object with string fields: {e}");
-            (
-                error_record(line_no, &msg),
-                Some(format!("line {line_no}: {msg}")),
-            )
-        }
-    }
+        Err(e) => format!("not a JSON object with string fields: {e}"),
+    };
+    out.extend_from_slice(error_record(line_no, &err).as_bytes());
+    Some(format!("line {line_no}: {err}"))
 }
 
 fn error_record(line_no: usize, msg: &str) -> String {
@@ -86,6 +85,7 @@ pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut bad = 0usize;
     let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK);
     let single = rayon::current_num_threads() == 1;
+    let mut buf_out: Vec<u8> = Vec::with_capacity(1 << 16);
     loop {
         let line = input::next_line(&mut *reader, &mut buf)?;
         let done = line.is_none();
@@ -97,23 +97,33 @@ pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
         }
         // One thread: stream line by line so the first result appears at once.
         if (single && !chunk.is_empty()) || chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
-            let results: Vec<(String, Option<String>)> = if single {
-                chunk
-                    .iter()
-                    .map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l))
-                    .collect()
+            if single {
+                for (n, l) in &chunk {
+                    buf_out.clear();
+                    let err = analyze_line(&an, model.as_ref(), *n, l, &mut buf_out);
+                    buf_out.push(b'\n');
+                    out.write_all(&buf_out)?;
+                    if let Some(e) = err {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
+                }
             } else {
-                chunk
+                let results: Vec<(Vec<u8>, Option<String>)> = chunk
                     .par_iter()
-                    .map(|(n, l)| analyze_line(&an, model.as_ref(), *n, l))
-                    .collect()
-            };
-            for (json, err) in results {
-                out.write_all(json.as_bytes())?;
-                out.write_all(b"\n")?;
-                if let Some(e) = err {
-                    bad += 1;
-                    eprintln!("{e}");
+                    .map(|(n, l)| {
+                        let mut b = Vec::with_capacity(4096);
+                        let err = analyze_line(&an, model.as_ref(), *n, l, &mut b);
+                        b.push(b'\n');
+                        (b, err)
+                    })
+                    .collect();
+                for (json, err) in results {
+                    out.write_all(&json)?;
+                    if let Some(e) = err {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
                 }
             }
             if single && line_no <= 1 {

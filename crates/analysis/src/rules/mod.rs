@@ -20,6 +20,8 @@ use expr::Expr;
 #[derive(Debug, Clone)]
 pub struct Term {
     pub text: String,
+    /// The pattern it matches (normalised; empty if it normalises to nothing).
+    pub normalized: String,
 }
 
 /// A compiled expression: leaves are term ids.
@@ -75,7 +77,6 @@ pub struct Topic {
     pub groups: u8,
     /// The non-empty word groups: each needs one of its terms.
     group_terms: Vec<(Group, Vec<u32>)>,
-    excludes: Vec<u32>,
     expr: Option<CExpr>,
 }
 
@@ -101,8 +102,15 @@ pub struct Fired {
 pub struct RuleSet {
     pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
-    /// For each term: the topics it anchors.
-    anchors: Vec<Vec<u32>>,
+    /// For each term, the topics it anchors, each followed by its check inline so that candidates
+    /// are checked by reading memory in order: `anchor_data[anchor_start[t]..anchor_start[t + 1]]`
+    /// holds records `[topic, check length, check…]`.
+    anchor_start: Vec<u32>,
+    anchor_data: Vec<u32>,
+    /// For each topic, in one flat array so a candidate is checked without chasing pointers:
+    /// `[n, exclude terms…, g, (len, terms…) × g]` over its non-anchor word groups.
+    check_start: Vec<u32>,
+    checks: Vec<u32>,
 }
 
 impl RuleSet {
@@ -117,6 +125,8 @@ impl RuleSet {
     ) -> Self {
         let mut rs = RuleSet::default();
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
+        let mut rar: Vec<f32> = Vec::new();
+        let mut anchors: Vec<(u32, u32)> = Vec::new(); // (term, topic)
         for def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
@@ -141,23 +151,24 @@ impl RuleSet {
                     group_terms.push((group, ids));
                 }
             }
-            let excludes = def
+            let excludes: Vec<u32> = def
                 .exclude
                 .iter()
                 .map(|w| rs.term(w, &mut term_ids, builder))
                 .collect();
             let cexpr = expr.map(|e| rs.compile_expr(&e, &mut term_ids, builder));
+            while rar.len() < rs.terms.len() {
+                rar.push(rarity(&rs.terms[rar.len()].normalized));
+            }
             let mut anchor: Vec<u32> = Vec::new();
+            let mut anchor_group = usize::MAX;
             if group_terms.is_empty() {
                 if let Some(e) = &cexpr {
                     e.positive_terms(&mut anchor);
                 }
             } else {
                 let score = |terms: &[u32]| {
-                    let sum: f32 = terms
-                        .iter()
-                        .map(|&t| rarity(&rs.terms[t as usize].text))
-                        .sum();
+                    let sum: f32 = terms.iter().map(|&t| rar[t as usize]).sum();
                     sum / terms.len() as f32
                 };
                 let mut best = 0;
@@ -168,12 +179,24 @@ impl RuleSet {
                     }
                 }
                 anchor.clone_from(&group_terms[best].1);
+                anchor_group = best;
             }
-            for t in anchor {
-                let list = &mut rs.anchors[t as usize];
-                if list.last() != Some(&topic_idx) {
-                    list.push(topic_idx);
-                }
+            anchor.sort_unstable();
+            anchor.dedup();
+            anchors.extend(anchor.into_iter().map(|t| (t, topic_idx)));
+            rs.check_start.push(rs.checks.len() as u32);
+            rs.checks.push(excludes.len() as u32);
+            rs.checks.extend(&excludes);
+            let others: Vec<&Vec<u32>> = group_terms
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != anchor_group)
+                .map(|(_, (_, t))| t)
+                .collect();
+            rs.checks.push(others.len() as u32);
+            for terms in others {
+                rs.checks.push(terms.len() as u32);
+                rs.checks.extend(terms);
             }
             rs.topics.push(Topic {
                 id: def.id.clone(),
@@ -181,11 +204,48 @@ impl RuleSet {
                 unit,
                 groups: group_terms.len() as u8,
                 group_terms,
-                excludes,
                 expr: cexpr,
             });
         }
+        rs.check_start.push(rs.checks.len() as u32);
+        anchors.sort_unstable();
+        rs.anchor_start = Vec::with_capacity(rs.terms.len() + 1);
+        let mut k = 0;
+        for t in 0..rs.terms.len() as u32 {
+            rs.anchor_start.push(rs.anchor_data.len() as u32);
+            while k < anchors.len() && anchors[k].0 == t {
+                let topic = anchors[k].1 as usize;
+                let check =
+                    &rs.checks[rs.check_start[topic] as usize..rs.check_start[topic + 1] as usize];
+                rs.anchor_data.push(topic as u32);
+                rs.anchor_data.push(check.len() as u32);
+                rs.anchor_data.extend_from_slice(check);
+                k += 1;
+            }
+        }
+        rs.anchor_start.push(rs.anchor_data.len() as u32);
+        rs.checks = Vec::new();
+        rs.check_start = Vec::new();
         rs
+    }
+
+    /// Whether a candidate topic passes its check: `[n, excludes…, g, (len, terms…) × g]`.
+    fn passes(c: &[u32], has: impl Fn(u32) -> bool) -> bool {
+        let n = c[0] as usize;
+        if c[1..1 + n].iter().any(|&t| has(t)) {
+            return false;
+        }
+        let mut k = 1 + n;
+        let groups = c[k];
+        k += 1;
+        for _ in 0..groups {
+            let len = c[k] as usize;
+            if !c[k + 1..k + 1 + len].iter().any(|&t| has(t)) {
+                return false;
+            }
+            k += 1 + len;
+        }
+        true
     }
 
     fn term(
@@ -198,11 +258,14 @@ impl RuleSet {
             return id;
         }
         let id = self.terms.len() as u32;
-        builder.add(raw, Use::Term(id));
+        let normalized = builder
+            .add(raw, Use::Term(id))
+            .unwrap_or_default()
+            .to_owned();
         self.terms.push(Term {
             text: raw.strip_suffix('*').unwrap_or(raw).to_owned(),
+            normalized,
         });
-        self.anchors.push(Vec::new());
         ids.insert(raw.to_owned(), id);
         id
     }
@@ -270,30 +333,44 @@ impl RuleSet {
                 i += 1;
             }
             sc.present[term as usize] = (generation, lo as u32, i as u32);
-            for &topic in &self.anchors[term as usize] {
-                let seen = &mut sc.candidate[topic as usize];
-                if *seen != generation {
-                    *seen = generation;
-                    sc.candidates.push(topic);
-                }
-            }
+            sc.present_bits[term as usize / 64] |= 1 << (term % 64);
         }
         let present = &sc.present;
+        let bits = &sc.present_bits;
         let lookup = |term: u32| -> &[(u32, Hit)] {
             match present[term as usize] {
                 (g, lo, hi) if g == generation => &hits[lo as usize..hi as usize],
                 _ => &[],
             }
         };
-        let has = |term: &u32| present[*term as usize].0 == generation;
-        let mut fired = Vec::new();
-        for &topic_idx in &sc.candidates {
-            let topic = &self.topics[topic_idx as usize];
-            if topic.excludes.iter().any(has)
-                || !topic.group_terms.iter().all(|(_, g)| g.iter().any(has))
-            {
-                continue;
+        let has = |term: u32| bits[term as usize / 64] >> (term % 64) & 1 == 1;
+        // Candidates: topics anchored by a word of the post, checked from their inline records.
+        let mut i = 0;
+        while i < hits.len() {
+            let term = hits[i].0 as usize;
+            while i < hits.len() && hits[i].0 as usize == term {
+                i += 1;
             }
+            let records = &self.anchor_data
+                [self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
+            let mut k = 0;
+            while k + 1 < records.len() {
+                let (topic, len) = (records[k], records[k + 1] as usize);
+                let check = &records[k + 2..k + 2 + len];
+                k += 2 + len;
+                let (w, bit) = (topic as usize / 64, 1u64 << (topic % 64));
+                if sc.candidate_bits[w] & bit == 0 {
+                    sc.candidate_bits[w] |= bit;
+                    sc.candidates.push(topic);
+                    if Self::passes(check, has) {
+                        sc.passed.push(topic);
+                    }
+                }
+            }
+        }
+        let mut fired = Vec::new();
+        for &topic_idx in &sc.passed {
+            let topic = &self.topics[topic_idx as usize];
             let mut evidence = Vec::new();
             if let Some(e) = &topic.expr {
                 match eval(e, &lookup, char_index) {
@@ -321,38 +398,52 @@ impl RuleSet {
                 evidence: first_per_field(evidence),
             });
         }
+        // Leave the bit sets empty for the next post.
+        for &(term, _) in hits {
+            sc.present_bits[term as usize / 64] = 0;
+        }
+        for &topic in &sc.candidates {
+            sc.candidate_bits[topic as usize / 64] = 0;
+        }
         fired.sort_unstable_by_key(|f| f.topic);
         fired
     }
 }
 
-/// Per-thread scratch space of [`RuleSet::evaluate`], reused across posts without clearing: an
-/// entry belongs to the current post only when it carries the current generation.
+/// Per-thread scratch space of [`RuleSet::evaluate`], reused across posts: the bit sets are
+/// cleared after each post from what it touched; a `present` range belongs to the current post only
+/// when it carries the current generation.
 #[derive(Debug, Default)]
 struct Scratch {
     generation: u32,
     /// Per term: (generation, first hit, end of hits) in the post's sorted hits.
     present: Vec<(u32, u32, u32)>,
-    /// Per topic: the generation in which it last became a candidate.
-    candidate: Vec<u32>,
+    /// Terms the post contains, and topics already made candidates, as bit sets.
+    present_bits: Vec<u64>,
+    candidate_bits: Vec<u64>,
     candidates: Vec<u32>,
+    passed: Vec<u32>,
 }
 
 impl Scratch {
     fn begin(&mut self, terms: usize, topics: usize) {
         if self.generation == u32::MAX {
             self.present.iter_mut().for_each(|p| p.0 = 0);
-            self.candidate.iter_mut().for_each(|c| *c = 0);
             self.generation = 0;
         }
         self.generation += 1;
         if self.present.len() < terms {
             self.present.resize(terms, (0, 0, 0));
         }
-        if self.candidate.len() < topics {
-            self.candidate.resize(topics, 0);
+        let words = |n: usize| n.div_ceil(64);
+        if self.present_bits.len() < words(terms) {
+            self.present_bits.resize(words(terms), 0);
+        }
+        if self.candidate_bits.len() < words(topics) {
+            self.candidate_bits.resize(words(topics), 0);
         }
         self.candidates.clear();
+        self.passed.clear();
     }
 }
 
@@ -363,18 +454,14 @@ thread_local! {
 /// Keeps the first occurrence of each word in each field, counting the others; ordered by position.
 fn first_per_field(mut ev: Vec<Evidence>) -> Vec<Evidence> {
     ev.sort_unstable_by_key(|e| (e.term, e.hit.field, e.hit.start, e.hit.end));
-    let mut out: Vec<Evidence> = Vec::with_capacity(ev.len());
-    for e in ev {
-        match out.last_mut() {
-            Some(last) if last.term == e.term && last.hit.field == e.hit.field => {
-                if last.hit != e.hit {
-                    last.count += 1;
-                }
-            }
-            _ => out.push(e),
+    ev.dedup_by(|later, first| {
+        let same = later.term == first.term && later.hit.field == first.hit.field;
+        if same && later.hit != first.hit {
+            first.count += 1;
         }
-    }
-    out.sort_unstable_by_key(|e| {
+        same
+    });
+    ev.sort_unstable_by_key(|e| {
         (
             e.hit.field,
             e.hit.start,
@@ -382,7 +469,7 @@ fn first_per_field(mut ev: Vec<Evidence>) -> Vec<Evidence> {
             e.term,
         )
     });
-    out
+    ev
 }
 
 type Lookup<'a> = dyn Fn(u32) -> &'a [(u32, Hit)] + 'a;
