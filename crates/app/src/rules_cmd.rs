@@ -154,6 +154,10 @@ pub struct SynthArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Draw the words from generated three-character Han strings that do not occur in the input
+    /// instead of its frequent words: a control where rules exist but never match.
+    #[arg(long)]
+    pub absent: bool,
 }
 
 /// xorshift64*: a tiny deterministic generator for benchmark topics.
@@ -203,7 +207,19 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     }
     let mut vocab: Vec<(String, usize)> = freq.into_iter().collect();
     vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let vocab: Vec<String> = vocab.into_iter().take(3000).map(|v| v.0).collect();
+    let mut vocab: Vec<String> = vocab.into_iter().take(3000).map(|v| v.0).collect();
+    let mut rng = Rng(args.seed.max(1));
+    if args.absent {
+        let seen: std::collections::HashSet<String> = vocab.drain(..).collect();
+        while vocab.len() < 3000 {
+            let w: String = (0..3)
+                .filter_map(|_| char::from_u32(0x4E00 + (rng.next() % 0x5000) as u32))
+                .collect();
+            if !seen.contains(&w) && !vocab.contains(&w) {
+                vocab.push(w);
+            }
+        }
+    }
     anyhow::ensure!(
         vocab.len() >= 12,
         "the input has too few distinct words ({})",
@@ -214,7 +230,6 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
         .iter()
         .find(|u| u.kind == yuqing_domain::UnitKind::Department)
         .context("no department unit")?;
-    let mut rng = Rng(args.seed.max(1));
     let q = |ws: Vec<&str>| {
         ws.iter()
             .map(|w| format!("{w:?}"))

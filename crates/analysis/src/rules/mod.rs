@@ -2,7 +2,7 @@
 //! shared automaton and evaluated per post from the hits alone.
 //!
 //! Cost per post follows the hits, not the number of rules. Each topic has one *anchor*: its
-//! rarest word group (highest mean IDF), or for an expression-only topic every word of the
+//! rarest word group (lowest sum of e^-IDF over its words), or for an expression-only topic every word of the
 //! expression. A hit on an anchor word makes the topic a candidate; a candidate is then checked
 //! against its other groups, its excludes and its expression with O(1) lookups of which words the
 //! post contains. A frequent word thus wakes only the topics it anchors, not every topic using it.
@@ -167,9 +167,10 @@ impl RuleSet {
                     e.positive_terms(&mut anchor);
                 }
             } else {
-                let score = |terms: &[u32]| {
-                    let sum: f32 = terms.iter().map(|&t| rar[t as usize]).sum();
-                    sum / terms.len() as f32
+                // A group is present when any of its words is, so its chance is driven by its most
+                // common words: score it by minus the sum of e^-idf (a word's rough frequency).
+                let score = |terms: &[u32]| -> f32 {
+                    -terms.iter().map(|&t| (-rar[t as usize]).exp()).sum::<f32>()
                 };
                 let mut best = 0;
                 for (i, (_, terms)) in group_terms.iter().enumerate() {
