@@ -15,11 +15,7 @@ fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, PathBuf)>) {
             walk(root, &p, ext, out);
         } else if p.extension().is_some_and(|e| e == ext) {
             println!("cargo:rerun-if-changed={}", p.display());
-            let rel = p
-                .strip_prefix(root)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
             out.push((rel, p.canonicalize().unwrap_or(p.clone())));
         }
     }
@@ -29,20 +25,13 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let top = manifest.join("../..");
     let mut code = String::new();
-    for (name, dir, ext) in [
-        ("CONFIG", "config", "toml"),
-        ("DICTIONARIES", "dictionaries", "txt"),
-    ] {
+    for (name, dir, ext) in [("CONFIG", "config", "toml"), ("DICTIONARIES", "dictionaries", "txt")] {
         let root = top.join(dir);
         let mut files = Vec::new();
         walk(&root, &root, ext, &mut files);
         let _ = writeln!(code, "pub static {name}: &[(&str, &str)] = &[");
         for (rel, path) in files {
-            let _ = writeln!(
-                code,
-                "    ({rel:?}, include_str!({:?})),",
-                path.display().to_string()
-            );
+            let _ = writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string());
         }
         let _ = writeln!(code, "];");
     }

@@ -12,10 +12,14 @@
 //! the governments of the townships named, as 属地 co-owners. Locality never gates assignment.
 //!
 //! **With a model** ([`Policy`]): the rules decide when exactly one functional unit fired and its
-//! evidence is strong (two or more distinct words, a multi-group topic, or its name); otherwise the
-//! fired units are reordered by `rule share + model_weight × model support`. The model's own
-//! department is ranked first when its confidence reaches `override_confidence`, added after the
-//! rule units when it reaches `suggest_confidence`, and proposed alone when no rule fired.
+//! evidence is strong (two or more distinct words, a multi-group topic, or its name): the model may
+//! then only add its own department after it (at `suggest_confidence`). When several units fired,
+//! they are reordered by `rule share + model_weight × model support`, and the model's own department
+//! is ranked first when its confidence reaches `override_confidence` (or added after them at
+//! `suggest_confidence`). When one unit fired with weak evidence (a single word), the model's
+//! department may likewise go first at `override_confidence`. When no functional rule fired, the
+//! model's department is proposed first whatever its confidence (its `model_confidence` says how
+//! sure it is); township governments named in the post still follow as 属地.
 
 use serde::Serialize;
 use yuqing_domain::Field;
@@ -106,10 +110,7 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
 }
 
 fn is_named(an: &Analyzer, f: &Fired) -> bool {
-    an.rules.topics[f.topic as usize]
-        .id
-        .strip_suffix(NAMED_TOPIC)
-        .is_some_and(|p| p.ends_with('.'))
+    an.rules.topics[f.topic as usize].id.strip_suffix(NAMED_TOPIC).is_some_and(|p| p.ends_with('.'))
 }
 
 /// Rule score share of each functional unit whose topics fired.
@@ -133,6 +134,13 @@ pub(crate) fn rule_shares(an: &Analyzer, fired: &[Fired]) -> Vec<(usize, f32)> {
     scores
 }
 
+fn distinct_words(ev: &[EvidenceOut<'_>]) -> usize {
+    let mut words: Vec<&str> = ev.iter().map(|e| e.word).collect();
+    words.sort_unstable();
+    words.dedup();
+    words.len()
+}
+
 fn round(x: f32) -> f32 {
     (x * 1000.0).round() / 1000.0
 }
@@ -153,7 +161,7 @@ pub(crate) fn assign<'a>(
             continue;
         }
         let (s, distinct) = topic_score(an, f);
-        let strong = distinct >= 2 || topic.groups >= 2 || topic.groups == 0 || is_named(an, f);
+        let strong = distinct >= 2 || topic.groups >= 2 || is_named(an, f);
         let out = TopicOut {
             id: topic.id.as_str(),
             name: topic.name.as_str(),
@@ -201,11 +209,7 @@ pub(crate) fn assign<'a>(
             via: Via::Rule,
             role: Role::Conduct,
             model_confidence: None,
-            topics: vec![TopicOut {
-                id: an.conduct_topic[u].as_str(),
-                name: "干部作风",
-                evidence,
-            }],
+            topics: vec![TopicOut { id: an.conduct_topic[u].as_str(), name: "干部作风", evidence }],
             unit: u,
             strong: true,
         });
@@ -220,15 +224,11 @@ pub(crate) fn assign<'a>(
         out.push(DepartmentHit {
             id: an.units[u].id.as_str(),
             name: an.units[u].name.as_str(),
-            score: 0.5 * evidence.len().min(4) as f32,
+            score: 0.5 * distinct_words(&evidence).min(4) as f32,
             via: Via::Rule,
             role: Role::Territorial,
             model_confidence: None,
-            topics: vec![TopicOut {
-                id: an.territory_topic[u].as_str(),
-                name: "属地",
-                evidence,
-            }],
+            topics: vec![TopicOut { id: an.territory_topic[u].as_str(), name: "属地", evidence }],
             unit: u,
             strong: false,
         });
@@ -245,10 +245,7 @@ fn unit_support(an: &Analyzer, m: &RouterModel, probs: &[f32]) -> Vec<f32> {
     let mut support = vec![0f32; an.units.len()];
     for (c, class) in m.classes.iter().enumerate() {
         let names: Vec<&str> = match &m.label_map {
-            Some(map) => map
-                .get(class)
-                .map(|v| v.iter().map(String::as_str).collect())
-                .unwrap_or_default(),
+            Some(map) => map.get(class).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default(),
             None => vec![class.as_str()],
         };
         for (u, unit) in an.units.iter().enumerate() {
@@ -268,10 +265,7 @@ fn model_choice(an: &Analyzer, m: &RouterModel, probs: &[f32]) -> Option<(usize,
         Some(map) => map.get(class)?.iter().map(String::as_str).collect(),
         None => vec![class.as_str()],
     };
-    names
-        .iter()
-        .find_map(|n| an.units.iter().position(|u| u.names().any(|x| x == *n)))
-        .map(|u| (u, p))
+    names.iter().find_map(|n| an.units.iter().position(|u| u.names().any(|x| x == *n))).map(|u| (u, p))
 }
 
 fn apply_model<'a>(
@@ -281,17 +275,10 @@ fn apply_model<'a>(
     words: &[String],
     fired: &[Fired],
 ) {
-    let Policy {
-        override_confidence,
-        suggest_confidence,
-        model_weight,
-    } = m.policy;
+    let Policy { override_confidence, suggest_confidence, model_weight } = m.policy;
     let features = crate::router::Features {
         words: words.to_vec(),
-        rules: rule_shares(an, fired)
-            .into_iter()
-            .map(|(u, s)| (an.units[u].id.to_string(), s))
-            .collect(),
+        rules: rule_shares(an, fired).into_iter().map(|(u, s)| (an.units[u].id.to_string(), s)).collect(),
     };
     let probs = m.predict(&features);
     let support = unit_support(an, m, &probs);
@@ -299,12 +286,8 @@ fn apply_model<'a>(
         d.model_confidence = Some(support[d.unit]);
     }
     let decisive = functional.len() == 1 && functional[0].strong;
-    if !decisive && functional.len() > 1 {
-        let total: f32 = functional
-            .iter()
-            .map(|d| d.score)
-            .sum::<f32>()
-            .max(f32::EPSILON);
+    if functional.len() > 1 {
+        let total: f32 = functional.iter().map(|d| d.score).sum::<f32>().max(f32::EPSILON);
         let key = |d: &DepartmentHit| d.score / total + model_weight * support[d.unit];
         functional.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.unit.cmp(&b.unit)));
     }
@@ -331,7 +314,7 @@ fn apply_model<'a>(
                 unit: mu,
                 strong: false,
             };
-            if functional.is_empty() || conf >= override_confidence {
+            if functional.is_empty() || (conf >= override_confidence && !decisive) {
                 functional.insert(0, hit);
             } else if conf >= suggest_confidence {
                 functional.push(hit);

@@ -145,24 +145,18 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
 
 /// Parses the configuration from `(relative path, text)` pairs: `county.toml`, `gazetteer.toml`,
 /// `departments.toml`, `townships.toml` and `rules/*.toml`. Other files are ignored.
-pub fn load<'a>(
-    files: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> Result<CountyConfig, ConfigErrors> {
+pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<CountyConfig, ConfigErrors> {
     let files: BTreeMap<&str, &str> = files.into_iter().collect();
     let mut issues = Vec::new();
     let need = |name: &str, issues: &mut Vec<ConfigIssue>| -> Option<&str> {
         let t = files.get(name).copied();
         if t.is_none() {
-            issues.push(ConfigIssue {
-                file: name.to_owned(),
-                rule: None,
-                message: "file is missing".into(),
-            });
+            issues.push(ConfigIssue { file: name.to_owned(), rule: None, message: "file is missing".into() });
         }
         t
     };
-    let county = need("county.toml", &mut issues)
-        .and_then(|t| parse_toml::<County>("county.toml", t, &mut issues));
+    let county =
+        need("county.toml", &mut issues).and_then(|t| parse_toml::<County>("county.toml", t, &mut issues));
     let gazetteer = need("gazetteer.toml", &mut issues)
         .and_then(|t| parse_toml::<GazetteerFile>("gazetteer.toml", t, &mut issues));
     let units = need("departments.toml", &mut issues)
@@ -173,10 +167,7 @@ pub fn load<'a>(
     let mut topics = Vec::new();
     let mut rule_units = Vec::new();
     for (path, text) in &files {
-        let Some(stem) = path
-            .strip_prefix("rules/")
-            .and_then(|p| p.strip_suffix(".toml"))
-        else {
+        let Some(stem) = path.strip_prefix("rules/").and_then(|p| p.strip_suffix(".toml")) else {
             continue;
         };
         if stem.contains('/') {
@@ -204,21 +195,14 @@ pub fn load<'a>(
     }
 
     if let Some(units) = &units {
-        check_units(
-            &units.unit,
-            gazetteer.as_ref().map(|g| g.township.as_slice()),
-            &mut issues,
-        );
+        check_units(&units.unit, gazetteer.as_ref().map(|g| g.township.as_slice()), &mut issues);
         let ids: HashSet<&UnitId> = units.unit.iter().map(|u| &u.id).collect();
         for (file, unit) in &rule_units {
             if !ids.contains(unit) {
                 issues.push(ConfigIssue {
                     file: file.clone(),
                     rule: None,
-                    message: format!(
-                        "unit {:?} is not defined in departments.toml",
-                        unit.as_str()
-                    ),
+                    message: format!("unit {:?} is not defined in departments.toml", unit.as_str()),
                 });
             }
         }
@@ -226,13 +210,9 @@ pub fn load<'a>(
     check_topics(&topics, &mut issues);
 
     match (county, gazetteer, units, township_words) {
-        (Some(county), Some(g), Some(u), Some(tw)) if issues.is_empty() => Ok(CountyConfig {
-            county,
-            townships: g.township,
-            units: u.unit,
-            township_words: tw,
-            topics,
-        }),
+        (Some(county), Some(g), Some(u), Some(tw)) if issues.is_empty() => {
+            Ok(CountyConfig { county, townships: g.township, units: u.unit, township_words: tw, topics })
+        }
         _ => Err(ConfigErrors(issues)),
     }
 }
@@ -243,11 +223,7 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
     let mut seen_names: HashMap<String, &str> = HashMap::new();
     for u in units {
         let mut issue = |m: String| {
-            issues.push(ConfigIssue {
-                file: file.into(),
-                rule: Some(u.id.to_string()),
-                message: m,
-            })
+            issues.push(ConfigIssue { file: file.into(), rule: Some(u.id.to_string()), message: m })
         };
         if !seen_ids.insert(&u.id) {
             issue("duplicate unit id".into());
@@ -262,9 +238,7 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
             }
             if let Some(other) = seen_names.get(&key) {
                 if *other != u.id.as_str() {
-                    issue(format!(
-                        "name or alias {n:?} is also used by unit {other:?}"
-                    ));
+                    issue(format!("name or alias {n:?} is also used by unit {other:?}"));
                 }
             } else {
                 seen_names.insert(key, u.id.as_str());
@@ -299,6 +273,9 @@ fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
                 message: m,
             })
         };
+        if t.id.ends_with(".named") {
+            issue("topic ids ending in .named are reserved for the built-in topic of a unit's names".into());
+        }
         if !seen.insert(t.id.as_str()) {
             issue("duplicate topic id (ids must be unique across all rule files)".into());
         }
@@ -306,18 +283,13 @@ fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
         if groups_empty && t.expr.is_none() {
             issue("a topic needs at least one of region, subject, event or expr".into());
         }
-        for (group, words) in [
-            ("region", &t.region),
-            ("subject", &t.subject),
-            ("event", &t.event),
-            ("exclude", &t.exclude),
-        ] {
+        for (group, words) in
+            [("region", &t.region), ("subject", &t.subject), ("event", &t.event), ("exclude", &t.exclude)]
+        {
             for w in words {
                 let bare = w.strip_suffix('*').unwrap_or(w);
                 if bare.contains('*') {
-                    issue(format!(
-                        "{group}: '*' is only allowed at the end of a word: {w:?}"
-                    ));
+                    issue(format!("{group}: '*' is only allowed at the end of a word: {w:?}"));
                 } else if *empty_after_normalising
                     .entry(bare)
                     .or_insert_with(|| yuqing_text::normalize_term(bare).is_empty())

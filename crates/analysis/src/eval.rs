@@ -26,10 +26,7 @@ pub const NONE: &str = "(none)";
 
 impl Confusion {
     pub fn new(labels: Vec<String>) -> Self {
-        Self {
-            labels,
-            ..Default::default()
-        }
+        Self { labels, ..Default::default() }
     }
 
     pub fn add(&mut self, gold: &str, predicted: Option<&str>) {
@@ -37,95 +34,43 @@ impl Confusion {
         if predicted.is_some() {
             self.covered += 1;
         }
-        *self
-            .cells
-            .entry((gold.to_owned(), predicted.unwrap_or(NONE).to_owned()))
-            .or_default() += 1;
+        *self.cells.entry((gold.to_owned(), predicted.unwrap_or(NONE).to_owned())).or_default() += 1;
     }
 
     fn count(&self, gold: &str, pred: &str) -> usize {
-        self.cells
-            .get(&(gold.to_owned(), pred.to_owned()))
-            .copied()
-            .unwrap_or(0)
+        self.cells.get(&(gold.to_owned(), pred.to_owned())).copied().unwrap_or(0)
     }
 
     pub fn class(&self, label: &str) -> ClassScore {
         let tp = self.count(label, label) as f64;
-        let predicted: usize = self
-            .cells
-            .iter()
-            .filter(|((_, p), _)| p == label)
-            .map(|(_, n)| n)
-            .sum();
-        let support: usize = self
-            .cells
-            .iter()
-            .filter(|((g, _), _)| g == label)
-            .map(|(_, n)| n)
-            .sum();
-        let precision = if predicted > 0 {
-            tp / predicted as f64
-        } else {
-            0.0
-        };
-        let recall = if support > 0 {
-            tp / support as f64
-        } else {
-            0.0
-        };
-        let f1 = if precision + recall > 0.0 {
-            2.0 * precision * recall / (precision + recall)
-        } else {
-            0.0
-        };
-        ClassScore {
-            precision,
-            recall,
-            f1,
-            support,
-        }
+        let predicted: usize = self.cells.iter().filter(|((_, p), _)| p == label).map(|(_, n)| n).sum();
+        let support: usize = self.cells.iter().filter(|((g, _), _)| g == label).map(|(_, n)| n).sum();
+        let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
+        let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+        let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+        ClassScore { precision, recall, f1, support }
     }
 
     pub fn macro_f1(&self) -> f64 {
-        let scored: Vec<f64> = self
-            .labels
-            .iter()
-            .filter(|l| self.class(l).support > 0)
-            .map(|l| self.class(l).f1)
-            .collect();
-        if scored.is_empty() {
-            0.0
-        } else {
-            scored.iter().sum::<f64>() / scored.len() as f64
-        }
+        let scored: Vec<f64> =
+            self.labels.iter().filter(|l| self.class(l).support > 0).map(|l| self.class(l).f1).collect();
+        if scored.is_empty() { 0.0 } else { scored.iter().sum::<f64>() / scored.len() as f64 }
     }
 
     pub fn accuracy(&self) -> f64 {
         let correct: usize = self.labels.iter().map(|l| self.count(l, l)).sum();
-        if self.total == 0 {
-            0.0
-        } else {
-            correct as f64 / self.total as f64
-        }
+        if self.total == 0 { 0.0 } else { correct as f64 / self.total as f64 }
     }
 
     pub fn coverage(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.covered as f64 / self.total as f64
-        }
+        if self.total == 0 { 0.0 } else { self.covered as f64 / self.total as f64 }
     }
 
     /// A plain-text report: per-class table, macro-F1, coverage and the confusion matrix.
     pub fn report(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{:<16} {:>9} {:>9} {:>9} {:>8}",
-            "class", "precision", "recall", "f1", "support"
-        );
+        let _ =
+            writeln!(s, "{:<16} {:>9} {:>9} {:>9} {:>8}", "class", "precision", "recall", "f1", "support");
         for l in &self.labels {
             let c = self.class(l);
             let _ = writeln!(

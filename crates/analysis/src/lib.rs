@@ -177,20 +177,14 @@ impl Analyzer {
         let mut segmenter = Segmenter::new();
         segmenter
             .load_user_dict(dicts.userdict)
-            .map_err(|e| BuildError::Dictionary {
-                file: "userdict.txt",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| BuildError::Dictionary { file: "userdict.txt", message: e.to_string() })?;
         for u in &cfg.units {
             for n in u.names() {
                 segmenter.add_word(n, "nt");
             }
         }
         let county = &cfg.county;
-        for n in std::iter::once(&county.name)
-            .chain(&county.short)
-            .chain(&county.landmarks)
-        {
+        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.landmarks) {
             segmenter.add_word(n, "ns");
         }
         for t in &cfg.townships {
@@ -205,9 +199,7 @@ impl Analyzer {
         if bad > 0 {
             return Err(BuildError::Dictionary {
                 file: "sentiment/degree.txt",
-                message: format!(
-                    "{bad} line(s) are not `word<TAB>multiplier` with a positive number"
-                ),
+                message: format!("{bad} line(s) are not `word<TAB>multiplier` with a positive number"),
             });
         }
 
@@ -227,20 +219,12 @@ impl Analyzer {
                 file: "departments.toml".into(),
             });
         }
-        let unit_pos: FxHashMap<&str, usize> = cfg
-            .units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.id.as_str(), i))
-            .collect();
+        let unit_pos: FxHashMap<&str, usize> =
+            cfg.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
         let idf_ref = &idf;
         let rules = RuleSet::compile(
             &defs,
-            |d| {
-                d.unit
-                    .as_ref()
-                    .and_then(|u| unit_pos.get(u.as_str()).copied())
-            },
+            |d| d.unit.as_ref().and_then(|u| unit_pos.get(u.as_str()).copied()),
             |normalized| idf_ref.get(normalized),
             &mut b,
         );
@@ -252,10 +236,7 @@ impl Analyzer {
                 places.push(p);
             }
         };
-        for n in std::iter::once(&county.name)
-            .chain(&county.short)
-            .chain(&county.other_names)
-        {
+        for n in std::iter::once(&county.name).chain(&county.short).chain(&county.other_names) {
             add_place(
                 &mut b,
                 Place {
@@ -279,20 +260,12 @@ impl Analyzer {
         }
         let mut township_unit = Vec::new();
         for (ti, t) in cfg.townships.iter().enumerate() {
-            let kind = if t.kind == TownshipKind::Regiment {
-                PlaceKind::Regiment
-            } else {
-                PlaceKind::Township
-            };
+            let kind =
+                if t.kind == TownshipKind::Regiment { PlaceKind::Regiment } else { PlaceKind::Township };
             for n in std::iter::once(&t.name).chain(&t.short) {
                 add_place(
                     &mut b,
-                    Place {
-                        name: n.clone(),
-                        kind,
-                        township: Some(ti),
-                        jurisdiction: t.jurisdiction,
-                    },
+                    Place { name: n.clone(), kind, township: Some(ti), jurisdiction: t.jurisdiction },
                 );
             }
             for v in &t.villages {
@@ -306,11 +279,7 @@ impl Analyzer {
                     },
                 );
             }
-            township_unit.push(
-                cfg.units
-                    .iter()
-                    .position(|u| u.township.as_ref() == Some(&t.code)),
-            );
+            township_unit.push(cfg.units.iter().position(|u| u.township.as_ref() == Some(&t.code)));
         }
 
         let mut risk_words = Vec::new();
@@ -320,11 +289,9 @@ impl Analyzer {
                 continue;
             }
             let mut p = line.split('\t');
-            let (Some(word), Some(weight), category) = (
-                p.next(),
-                p.next().and_then(|w| w.trim().parse::<f32>().ok()),
-                p.next(),
-            ) else {
+            let (Some(word), Some(weight), category) =
+                (p.next(), p.next().and_then(|w| w.trim().parse::<f32>().ok()), p.next())
+            else {
                 return Err(BuildError::Dictionary {
                     file: "risk.txt",
                     message: format!("line {}: expected `word<TAB>weight<TAB>category`", i + 1),
@@ -345,9 +312,7 @@ impl Analyzer {
         for (i, w) in cfg.township_words.conduct_words.iter().enumerate() {
             b.add(w, Use::Conduct(i as u32));
         }
-        let matcher = b
-            .build()
-            .map_err(|e| BuildError::Automaton(e.to_string()))?;
+        let matcher = b.build().map_err(|e| BuildError::Automaton(e.to_string()))?;
         Ok(Self {
             units: cfg.units.clone(),
             townships: cfg.townships.clone(),
@@ -362,16 +327,8 @@ impl Analyzer {
             township_unit,
             government_words: cfg.township_words.government_words.clone(),
             conduct_words: cfg.township_words.conduct_words.clone(),
-            conduct_topic: cfg
-                .units
-                .iter()
-                .map(|u| format!("{}.conduct", u.id))
-                .collect(),
-            territory_topic: cfg
-                .units
-                .iter()
-                .map(|u| format!("{}.territory", u.id))
-                .collect(),
+            conduct_topic: cfg.units.iter().map(|u| format!("{}.conduct", u.id)).collect(),
+            territory_topic: cfg.units.iter().map(|u| format!("{}.territory", u.id)).collect(),
             keyword_count: 10,
         })
     }
@@ -394,11 +351,7 @@ impl Analyzer {
 
     /// Words of normalised text for keywords, SimHash, sentiment and the router.
     pub fn words<'a>(&self, text: &'a str) -> Vec<&'a str> {
-        self.segmenter
-            .cut(text)
-            .into_iter()
-            .map(|t| t.word)
-            .collect()
+        self.segmenter.cut(text).into_iter().map(|t| t.word).collect()
     }
 
     /// Analyses one post, optionally with the learned router.
@@ -407,11 +360,7 @@ impl Analyzer {
     }
 
     /// Analyses one post and also returns the intermediate words and fired topics.
-    pub fn analyze_full(
-        &self,
-        doc: &Document,
-        model: Option<&RouterModel>,
-    ) -> (Analysis<'_>, Intermediate) {
+    pub fn analyze_full(&self, doc: &Document, model: Option<&RouterModel>) -> (Analysis<'_>, Intermediate) {
         self.analyze_inner(doc, model, true)
     }
 
@@ -453,11 +402,7 @@ impl Analyzer {
         let stats = yuqing_text::word_stats(words.iter().copied(), &self.idf, &self.stopwords);
         let keywords = yuqing_text::keywords_from(&stats, self.keyword_count);
         // SimHash over the same words, weighted by tf × idf (idf capped so rare typos do not dominate).
-        let simhash = yuqing_text::simhash(
-            stats
-                .iter()
-                .map(|s| (s.word, s.count as f32 * s.idf.min(12.0))),
-        );
+        let simhash = yuqing_text::simhash(stats.iter().map(|s| (s.word, s.count as f32 * s.idf.min(12.0))));
         let sentiment = self.sentiment.score(words.iter().copied());
         let lang = if doc.title.is_empty() {
             yuqing_text::detect_lang(&doc.body)
@@ -471,8 +416,9 @@ impl Analyzer {
         // (喀拉布拉 in 喀拉布拉克村) is not a mention of its own.
         place_hits.sort_unstable_by_key(|h| (h.1.field, h.1.start, std::cmp::Reverse(h.1.end)));
         let mut longest: Vec<(u32, Hit)> = Vec::with_capacity(place_hits.len());
+        let mut cover: Option<Hit> = None; // the hit reaching furthest so far in this field
         for &(p, h) in &place_hits {
-            let inside = longest.iter().any(|(_, o)| {
+            let inside = cover.is_some_and(|o| {
                 o.field == h.field
                     && o.start <= h.start
                     && h.end <= o.end
@@ -480,6 +426,9 @@ impl Analyzer {
             });
             if !inside {
                 longest.push((p, h));
+            }
+            if cover.is_none_or(|o| o.field != h.field || h.end > o.end) {
+                cover = Some(h);
             }
         }
         let place_hits = longest;
@@ -514,15 +463,9 @@ impl Analyzer {
         // Risk: distinct words, combined as independent chances.
         risk_hits.sort_unstable();
         risk_hits.dedup();
-        let mut risk_list: Vec<&RiskWord> = risk_hits
-            .iter()
-            .map(|&r| &self.risk_words[r as usize])
-            .collect();
+        let mut risk_list: Vec<&RiskWord> = risk_hits.iter().map(|&r| &self.risk_words[r as usize]).collect();
         risk_list.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.word.cmp(&b.word)));
-        let score = 1.0
-            - risk_list
-                .iter()
-                .fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
+        let score = 1.0 - risk_list.iter().fold(1.0f32, |acc, r| acc * (1.0 - r.weight / 10.0).max(0.0));
         let mut categories: Vec<&str> = Vec::new();
         for r in &risk_list {
             if !r.category.is_empty() && !categories.contains(&r.category.as_str()) {
@@ -536,28 +479,20 @@ impl Analyzer {
         };
 
         let evidence_out = |ev: &rules::Evidence| {
-            evidence_at(
-                &norm,
-                self.rules.terms[ev.term as usize].text.as_str(),
-                ev.hit,
-                ev.count,
-            )
+            evidence_at(&norm, self.rules.terms[ev.term as usize].text.as_str(), ev.hit, ev.count)
         };
         let place_evidence = |t: usize| -> Vec<EvidenceOut<'_>> {
-            place_hits
+            let ev = place_hits
                 .iter()
                 .filter(|(p, _)| self.places[*p as usize].township == Some(t))
                 .map(|&(p, h)| evidence_at(&norm, self.places[p as usize].name.as_str(), h, 1))
-                .collect()
+                .collect::<Vec<_>>();
+            first_per_word(ev)
         };
         let conduct_evidence = || -> Vec<EvidenceOut<'_>> {
-            let gov = gov
-                .iter()
-                .map(|&(w, h)| evidence_at(&norm, &self.government_words[w as usize], h, 1));
-            let act = conduct
-                .iter()
-                .map(|&(w, h)| evidence_at(&norm, &self.conduct_words[w as usize], h, 1));
-            gov.chain(act).collect()
+            let gov = gov.iter().map(|&(w, h)| evidence_at(&norm, &self.government_words[w as usize], h, 1));
+            let act = conduct.iter().map(|&(w, h)| evidence_at(&norm, &self.conduct_words[w as usize], h, 1));
+            first_per_word(gov.chain(act).collect())
         };
 
         // Router words: the same keyword-eligible words, in order (built only when needed).
@@ -595,13 +530,7 @@ impl Analyzer {
             local,
             simhash: format!("{simhash:016x}"),
         };
-        (
-            analysis,
-            Intermediate {
-                words: words_owned,
-                fired,
-            },
-        )
+        (analysis, Intermediate { words: words_owned, fired })
     }
 
     /// The router features of an analysed post: its words and the rule share of each unit.
@@ -609,10 +538,7 @@ impl Analyzer {
         let shares = assign::rule_shares(self, &inter.fired);
         router::Features {
             words: inter.words.clone(),
-            rules: shares
-                .into_iter()
-                .map(|(u, s)| (self.units[u].id.to_string(), s))
-                .collect(),
+            rules: shares.into_iter().map(|(u, s)| (self.units[u].id.to_string(), s)).collect(),
         }
     }
 
@@ -621,16 +547,22 @@ impl Analyzer {
     }
 }
 
+/// Keeps the first occurrence of each word in each field, counting the others.
+fn first_per_word(ev: Vec<EvidenceOut<'_>>) -> Vec<EvidenceOut<'_>> {
+    let mut out: Vec<EvidenceOut<'_>> = Vec::with_capacity(ev.len().min(16));
+    for e in ev {
+        match out.iter_mut().find(|o| o.word == e.word && o.field == e.field) {
+            Some(o) => o.count += 1,
+            None => out.push(e),
+        }
+    }
+    out
+}
+
 /// The evidence record of a hit: `word` as configured, offsets into the original field.
 fn evidence_at<'w>(norm: &[Normalized; 2], word: &'w str, h: Hit, count: u32) -> EvidenceOut<'w> {
     let (start, end) = norm[h.field as usize].original_span(h.start as usize, h.end as usize);
-    EvidenceOut {
-        word,
-        field: h.field,
-        start,
-        end,
-        count,
-    }
+    EvidenceOut { word, field: h.field, start, end, count }
 }
 
 #[cfg(test)]

@@ -53,15 +53,21 @@ impl MatcherBuilder {
     /// Adds a use of `raw` (normalised here); returns the normalised pattern, or `None` when it
     /// normalises to nothing. A trailing `*` asks for a word-start match.
     pub fn add(&mut self, raw: &str, what: Use) -> Option<&str> {
-        let (bare, prefix) = match raw.strip_suffix('*') {
-            Some(b) => (b, true),
-            None => (raw, false),
-        };
+        match raw.strip_suffix('*') {
+            Some(bare) => self.add_term(bare, true, what),
+            None => self.add_term(raw, false, what),
+        }
+    }
+
+    /// Adds a use of `bare` taken literally; `prefix` asks for a word-start match.
+    pub fn add_term(&mut self, bare: &str, prefix: bool, what: Use) -> Option<&str> {
         let norm = normalize_term(bare);
         if norm.is_empty() {
             return None;
         }
-        let alphabetic = !norm.chars().any(is_han) && norm.chars().any(char::is_alphabetic);
+        // Words of alphabets and numbers need boundaries ("110" is not inside a phone number);
+        // Han terms match anywhere, Chinese having no spaces between words.
+        let alphabetic = !norm.chars().any(is_han) && norm.chars().any(char::is_alphanumeric);
         let boundary = match (alphabetic, prefix) {
             (false, _) => Boundary::None,
             (true, true) => Boundary::Start,
@@ -87,15 +93,9 @@ impl MatcherBuilder {
         // The contiguous NFA: measured faster than the DFA for overlapping search over thousands of
         // Chinese patterns (the DFA's tables stop fitting in cache), and far smaller.
         let kind = AhoCorasickKind::ContiguousNFA;
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(kind))
-            .build(&self.patterns)?;
-        Ok(Matcher {
-            ac,
-            patterns: self.patterns,
-            uses: self.uses,
-        })
+        let ac =
+            AhoCorasick::builder().match_kind(MatchKind::Standard).kind(Some(kind)).build(&self.patterns)?;
+        Ok(Matcher { ac, patterns: self.patterns, uses: self.uses })
     }
 }
 
@@ -130,26 +130,17 @@ impl Matcher {
             for &(what, boundary) in &self.uses[m.pattern().as_usize()] {
                 let ok = match boundary {
                     Boundary::None => true,
-                    Boundary::Start => *word_start.get_or_insert_with(|| {
-                        !s[..start].chars().next_back().is_some_and(is_word_char)
-                    }),
+                    Boundary::Start => *word_start
+                        .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char)),
                     Boundary::Both => {
-                        *word_start.get_or_insert_with(|| {
-                            !s[..start].chars().next_back().is_some_and(is_word_char)
-                        }) && *word_end.get_or_insert_with(|| {
-                            !s[end..].chars().next().is_some_and(is_word_char)
-                        })
+                        *word_start
+                            .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
+                            && *word_end
+                                .get_or_insert_with(|| !s[end..].chars().next().is_some_and(is_word_char))
                     }
                 };
                 if ok {
-                    f(
-                        what,
-                        Hit {
-                            field,
-                            start: start as u32,
-                            end: end as u32,
-                        },
-                    );
+                    f(what, Hit { field, start: start as u32, end: end as u32 });
                 }
             }
         }

@@ -41,11 +41,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Self {
-            override_confidence: 0.9,
-            suggest_confidence: 0.25,
-            model_weight: 1.0,
-        }
+        Self { override_confidence: 0.9, suggest_confidence: 0.25, model_weight: 1.0 }
     }
 }
 
@@ -86,11 +82,7 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        Self {
-            alpha: 0.01,
-            max_iterations: 200,
-            min_df: 2,
-        }
+        Self { alpha: 0.01, max_iterations: 200, min_df: 2 }
     }
 }
 
@@ -123,16 +115,11 @@ impl RouterModel {
         let n = examples.len() as f32;
         let mut vocab = BTreeMap::new();
         let mut idf = Vec::new();
-        let mut kept: Vec<(&String, &u32)> =
-            df.iter().filter(|(_, d)| **d >= opts.min_df).collect();
+        let mut kept: Vec<(&String, &u32)> = df.iter().filter(|(_, d)| **d >= opts.min_df).collect();
         kept.sort();
         for (w, d) in kept {
             vocab.insert(w.clone(), idf.len() as u32);
-            let d = if w.starts_with('\u{1}') {
-                1.0
-            } else {
-                *d as f32
-            };
+            let d = if w.starts_with('\u{1}') { 1.0 } else { *d as f32 };
             idf.push(((1.0 + n) / (1.0 + d)).ln() + 1.0);
         }
         let mut model = RouterModel {
@@ -152,10 +139,8 @@ impl RouterModel {
                 x[[row, col as usize]] = f64::from(v);
             }
         }
-        let y: Array1<usize> = examples
-            .iter()
-            .map(|e| classes.binary_search(&e.1).unwrap_or_default())
-            .collect();
+        let y: Array1<usize> =
+            examples.iter().map(|e| classes.binary_search(&e.1).unwrap_or_default()).collect();
         let ds = linfa::Dataset::new(x, y);
         let fitted = MultiLogisticRegression::default()
             .alpha(opts.alpha)
@@ -186,10 +171,8 @@ impl RouterModel {
                 *tf.entry(i).or_default() += 1.0;
             }
         }
-        let mut v: Vec<(u32, f32)> = tf
-            .into_iter()
-            .map(|(i, c)| (i, (1.0 + c.ln()) * self.idf[i as usize]))
-            .collect();
+        let mut v: Vec<(u32, f32)> =
+            tf.into_iter().map(|(i, c)| (i, (1.0 + c.ln()) * self.idf[i as usize])).collect();
         let norm = v.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
         if norm > 0.0 {
             v.iter_mut().for_each(|(_, x)| *x /= norm);
@@ -210,9 +193,7 @@ impl RouterModel {
         let mut logits: Vec<f32> = (0..self.classes.len())
             .map(|c| {
                 self.intercept[c]
-                    + x.iter()
-                        .map(|&(j, v)| self.weights[c * dim + j as usize] * v)
-                        .sum::<f32>()
+                    + x.iter().map(|&(j, v)| self.weights[c * dim + j as usize] * v).sum::<f32>()
             })
             .collect();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -230,19 +211,13 @@ impl RouterModel {
     }
 
     pub fn from_json(text: &str) -> Result<Self, RouterError> {
-        let m: RouterModel =
-            serde_json::from_str(text).map_err(|e| RouterError::Format(e.to_string()))?;
+        let m: RouterModel = serde_json::from_str(text).map_err(|e| RouterError::Format(e.to_string()))?;
         if m.format != FORMAT {
-            return Err(RouterError::Format(format!(
-                "format {:?}, expected {FORMAT:?}",
-                m.format
-            )));
+            return Err(RouterError::Format(format!("format {:?}, expected {FORMAT:?}", m.format)));
         }
         let dim = m.idf.len();
         if m.weights.len() != dim * m.classes.len() || m.intercept.len() != m.classes.len() {
-            return Err(RouterError::Format(
-                "weights do not match the vocabulary and classes".into(),
-            ));
+            return Err(RouterError::Format("weights do not match the vocabulary and classes".into()));
         }
         if m.vocab.values().any(|&i| i as usize >= dim) {
             return Err(RouterError::Format("vocabulary index out of range".into()));
@@ -256,13 +231,7 @@ mod tests {
     use super::*;
 
     fn ex(words: &[&str], label: &str) -> (Features, String) {
-        (
-            Features {
-                words: words.iter().map(|w| w.to_string()).collect(),
-                rules: vec![],
-            },
-            label.to_owned(),
-        )
+        (Features { words: words.iter().map(|w| w.to_string()).collect(), rules: vec![] }, label.to_owned())
     }
 
     #[test]
@@ -275,12 +244,7 @@ mod tests {
         let m = RouterModel::train(&data, None, TrainOptions::default()).unwrap();
         let m = RouterModel::from_json(&m.to_json()).unwrap();
         let p = m.predict(&ex(&["拖欠", "工资"], "").0);
-        let best = p
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .unwrap()
-            .0;
+        let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
         assert_eq!(m.classes[best], "人社");
         assert!(RouterModel::from_json("{}").is_err());
     }

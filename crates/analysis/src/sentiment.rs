@@ -26,9 +26,7 @@ pub struct SentimentLexicon {
 }
 
 fn lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 impl SentimentLexicon {
@@ -49,10 +47,7 @@ impl SentimentLexicon {
         let mut bad = 0;
         for l in lines(degree) {
             let mut p = l.split('\t');
-            match (
-                p.next(),
-                p.next().and_then(|m| m.trim().parse::<f32>().ok()),
-            ) {
+            match (p.next(), p.next().and_then(|m| m.trim().parse::<f32>().ok())) {
                 (Some(w), Some(m)) if m.is_finite() && m > 0.0 => {
                     words.entry(w.trim().into()).or_default().degree = m
                 }
@@ -79,8 +74,7 @@ impl SentimentLexicon {
                 continue;
             }
             match t {
-                "，" | "," | "。" | "." | "；" | ";" | "？" | "?" | "\n" | "…" | "~" | "～" =>
-                {
+                "，" | "," | "。" | "." | "；" | ";" | "？" | "?" | "\n" | "…" | "~" | "～" => {
                     flush(&mut total, &mut clause, clause_weight);
                     clause_weight = 1.0;
                     recent = [Entry::default(); 3];
@@ -133,11 +127,7 @@ impl SentimentLexicon {
         } else {
             SentimentLabel::Neutral
         };
-        Sentiment {
-            score: (score * 10_000.0).round() / 10_000.0,
-            label,
-            hits,
-        }
+        Sentiment { score: (score * 10_000.0).round() / 10_000.0, label, hits }
     }
 }
 
@@ -167,18 +157,9 @@ mod tests {
     #[test]
     fn negation_and_degree() {
         let l = lex();
-        assert_eq!(
-            l.score(["服务", "很", "好"]).label,
-            SentimentLabel::Positive
-        );
-        assert_eq!(
-            l.score(["服务", "不", "好"]).label,
-            SentimentLabel::Negative
-        );
-        assert_eq!(
-            l.score(["一点", "也", "不", "满意"]).label,
-            SentimentLabel::Negative
-        );
+        assert_eq!(l.score(["服务", "很", "好"]).label, SentimentLabel::Positive);
+        assert_eq!(l.score(["服务", "不", "好"]).label, SentimentLabel::Negative);
+        assert_eq!(l.score(["一点", "也", "不", "满意"]).label, SentimentLabel::Negative);
         assert!(l.score(["非常", "差"]).score < l.score(["差"]).score);
         assert_eq!(l.score(["今天", "开会"]).label, SentimentLabel::Neutral);
     }
@@ -187,13 +168,9 @@ mod tests {
     fn contrast_favours_what_follows() {
         let l = lex();
         assert_eq!(
-            l.score(["位置", "方便", "，", "但是", "房间", "很", "脏", "很", "差"])
-                .label,
+            l.score(["位置", "方便", "，", "但是", "房间", "很", "脏", "很", "差"]).label,
             SentimentLabel::Negative
         );
-        assert_eq!(
-            l.score(["有点", "贵", "但是", "服务", "很", "好"]).label,
-            SentimentLabel::Positive
-        );
+        assert_eq!(l.score(["有点", "贵", "但是", "服务", "很", "好"]).label, SentimentLabel::Positive);
     }
 }

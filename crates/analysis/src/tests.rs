@@ -16,21 +16,13 @@ fn root() -> PathBuf {
 
 fn read_dir(dir: &Path, ext: &str) -> Vec<(String, String)> {
     fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
                 walk(root, &p, ext, out);
             } else if p.extension().is_some_and(|e| e == ext) {
-                let rel = p
-                    .strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
                 out.push((rel, std::fs::read_to_string(&p).unwrap()));
             }
         }
@@ -50,13 +42,7 @@ fn analyzer() -> &'static Analyzer {
         let files = shipped_config();
         let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
         let dicts = read_dir(&root().join("dictionaries"), "txt");
-        let d = |n: &str| {
-            dicts
-                .iter()
-                .find(|(p, _)| p == n)
-                .map(|(_, t)| t.as_str())
-                .unwrap()
-        };
+        let d = |n: &str| dicts.iter().find(|(p, _)| p == n).map(|(_, t)| t.as_str()).unwrap();
         let dicts = Dictionaries {
             userdict: d("userdict.txt"),
             stopwords: d("stopwords.txt"),
@@ -72,25 +58,14 @@ fn analyzer() -> &'static Analyzer {
 }
 
 fn post(title: &str, body: &str) -> Document {
-    Document {
-        id: "t".into(),
-        title: title.into(),
-        body: body.into(),
-        ..Default::default()
-    }
+    Document { id: "t".into(), title: title.into(), body: body.into(), ..Default::default() }
 }
 
 #[test]
 fn every_shipped_config_file_parses() {
     let files = shipped_config();
     assert!(files.iter().any(|(p, _)| p == "departments.toml"));
-    assert!(
-        files
-            .iter()
-            .filter(|(p, _)| p.starts_with("rules/"))
-            .count()
-            >= 10
-    );
+    assert!(files.iter().filter(|(p, _)| p.starts_with("rules/")).count() >= 10);
     let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
     // The departments the evaluation compares by name are spelled as its label map spells them.
     for name in [
@@ -105,30 +80,17 @@ fn every_shipped_config_file_parses() {
         assert!(cfg.units.iter().any(|u| u.name == name), "{name} missing");
     }
     // XPCC regiments are another jurisdiction, not county townships.
-    let regiments: Vec<_> = cfg
-        .townships
-        .iter()
-        .filter(|t| t.kind == yuqing_domain::TownshipKind::Regiment)
-        .collect();
+    let regiments: Vec<_> =
+        cfg.townships.iter().filter(|t| t.kind == yuqing_domain::TownshipKind::Regiment).collect();
     assert_eq!(regiments.len(), 2);
-    assert!(
-        regiments
-            .iter()
-            .all(|t| t.jurisdiction == yuqing_domain::Jurisdiction::Xpcc)
-    );
+    assert!(regiments.iter().all(|t| t.jurisdiction == yuqing_domain::Jurisdiction::Xpcc));
 }
 
 #[test]
 fn a_post_naming_no_county_place_is_still_assigned() {
-    let a = analyzer().analyze(
-        &post("小区物业乱收费", "物业公司每月多收物业费，业委会也不管。"),
-        None,
-    );
+    let a = analyzer().analyze(&post("小区物业乱收费", "物业公司每月多收物业费，业委会也不管。"), None);
     assert!(!a.local);
-    assert_eq!(
-        a.departments.first().map(|d| d.name),
-        Some("住房和城乡建设局")
-    );
+    assert_eq!(a.departments.first().map(|d| d.name), Some("住房和城乡建设局"));
 }
 
 #[test]
@@ -154,9 +116,7 @@ fn evidence_offsets_point_at_the_original_text() {
 fn generic_words_alone_assign_no_township() {
     let a = analyzer().analyze(&post("", "我们社区居委会和街道办都说不归他们管。"), None);
     assert!(
-        a.departments
-            .iter()
-            .all(|d| d.role != Role::Territorial && d.role != Role::Conduct),
+        a.departments.iter().all(|d| d.role != Role::Territorial && d.role != Role::Conduct),
         "{:?}",
         a.departments
     );
@@ -164,42 +124,25 @@ fn generic_words_alone_assign_no_township() {
 
 #[test]
 fn township_is_a_territorial_co_owner_after_the_functional_department() {
-    let a = analyzer().analyze(
-        &post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"),
-        None,
-    );
+    let a = analyzer().analyze(&post("那拉提镇小区停暖", "那拉提镇某小区暖气不热，供暖公司不管。"), None);
     let roles: Vec<_> = a.departments.iter().map(|d| (d.name, d.role)).collect();
-    let first_territorial = roles
-        .iter()
-        .position(|r| r.1 == Role::Territorial)
-        .expect("township listed");
+    let first_territorial = roles.iter().position(|r| r.1 == Role::Territorial).expect("township listed");
     assert!(first_territorial > 0, "{roles:?}");
     assert_eq!(roles[first_territorial].0, "那拉提镇人民政府");
 }
 
 #[test]
 fn township_government_leads_when_its_own_conduct_is_the_subject() {
-    let a = analyzer().analyze(
-        &post(
-            "那拉提镇干部推诿",
-            "去那拉提镇政府办事，镇干部态度恶劣、互相推诿。",
-        ),
-        None,
-    );
+    let a =
+        analyzer().analyze(&post("那拉提镇干部推诿", "去那拉提镇政府办事，镇干部态度恶劣、互相推诿。"), None);
     let first = a.departments.first().expect("assigned");
-    assert_eq!(
-        (first.name, first.role),
-        ("那拉提镇人民政府", Role::Conduct)
-    );
+    assert_eq!((first.name, first.role), ("那拉提镇人民政府", Role::Conduct));
 }
 
 #[test]
 fn language_never_raises_risk() {
     let zh = analyzer().analyze(&post("", "那拉提镇停水三天了。"), None);
-    let mixed = analyzer().analyze(
-        &post("", "那拉提镇停水三天了。 ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"),
-        None,
-    );
+    let mixed = analyzer().analyze(&post("", "那拉提镇停水三天了。 ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"), None);
     assert!(mixed.risk.score <= zh.risk.score + f32::EPSILON);
     assert_eq!(zh.lang, yuqing_domain::Lang::Chinese);
 }
@@ -252,19 +195,13 @@ fn tiny(rules: &str) -> Result<Analyzer, config::ConfigErrors> {
         ("rules/water.toml", rules),
     ];
     let cfg = config::load(files)?;
-    let d = Dictionaries {
-        idf: "停水 5\n",
-        ..Default::default()
-    };
+    let d = Dictionaries { idf: "停水 5\n", ..Default::default() };
     Ok(Analyzer::new(&cfg, d).unwrap())
 }
 
 fn topics(an: &Analyzer, title: &str, body: &str) -> Vec<String> {
     let a = an.analyze(&post(title, body), None);
-    a.departments
-        .iter()
-        .flat_map(|d| d.topics.iter().map(|t| t.id.to_owned()))
-        .collect()
+    a.departments.iter().flat_map(|d| d.topics.iter().map(|t| t.id.to_owned())).collect()
 }
 
 #[test]
@@ -290,23 +227,14 @@ fn expressions_near_scope_and_prefix() {
     ))
     .unwrap();
     assert_eq!(topics(&an, "", "小区今天停水"), ["w.near"]);
-    assert_eq!(
-        topics(&an, "", "停水了，我们这个老小区"),
-        Vec::<String>::new()
-    );
+    assert_eq!(topics(&an, "", "停水了，我们这个老小区"), Vec::<String>::new());
     assert_eq!(topics(&an, "水库", "水位很高"), ["w.title"]);
     assert!(topics(&an, "", "水库水位很高").is_empty());
     assert!(topics(&an, "水库", "举行防汛演练").is_empty());
     assert_eq!(topics(&an, "", "ئۆيدە سۇنىڭ يوق"), ["w.ug"]);
-    assert!(
-        topics(&an, "", "ئاسۇ").is_empty(),
-        "prefix only at a word start"
-    );
+    assert!(topics(&an, "", "ئاسۇ").is_empty(), "prefix only at a word start");
     assert_eq!(topics(&an, "", "the DAM broke"), ["w.en"]);
-    assert!(
-        topics(&an, "", "amsterdam").is_empty(),
-        "whole words only for alphabetic terms"
-    );
+    assert!(topics(&an, "", "amsterdam").is_empty(), "whole words only for alphabetic terms");
 }
 
 #[test]
@@ -320,22 +248,13 @@ fn naming_a_unit_assigns_it() {
 #[test]
 fn bad_configurations_are_explained() {
     let cases = [
-        (
-            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubjct = [\"x\"]\n",
-            "unknown field",
-        ),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubjct = [\"x\"]\n", "unknown field"),
         (
             "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = '停水 小区'\n",
             "column 4: expected AND, OR or NEAR/n",
         ),
-        (
-            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = 'NOT 演练'\n",
-            "none of its words",
-        ),
-        (
-            "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\n",
-            "needs at least one",
-        ),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nexpr = 'NOT 演练'\n", "none of its words"),
+        ("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\n", "needs at least one"),
         ("unit = \"housing\"\n", "file is named after \"water\""),
         (
             "unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject=[\"a\"]\n[[topic]]\nid = \"w.a\"\nname = \"b\"\nsubject=[\"b\"]\n",
@@ -376,4 +295,63 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn near_needs_two_distinct_non_overlapping_occurrences() {
+    let an = tiny(concat!(
+        "unit = \"water\"\n",
+        "[[topic]]\nid = \"w.self\"\nname = \"s\"\nexpr = '停水 NEAR/5 停水'\n",
+        "[[topic]]\nid = \"w.overlap\"\nname = \"o\"\nexpr = '新源 NEAR/3 新源县'\n",
+    ))
+    .unwrap();
+    assert!(topics(&an, "", "今天停水了").is_empty());
+    assert_eq!(topics(&an, "", "停水，又停水"), ["w.self"]);
+    assert!(topics(&an, "", "新源县的水").is_empty());
+}
+
+#[test]
+fn near_on_a_very_long_post_reports_each_occurrence_once() {
+    let an = tiny("unit = \"water\"\n[[topic]]\nid = \"w.n\"\nname = \"n\"\nexpr = '小区 NEAR/1000 物业'\n")
+        .unwrap();
+    let body = "小区物业".repeat(5000);
+    let a = an.analyze(&post("", &body), None);
+    let ev = &a.departments[0].topics[0].evidence;
+    // First occurrence of each word in the body, with its count.
+    assert_eq!(ev.len(), 2);
+    assert!(ev.iter().all(|e| e.count == 5000), "{ev:?}");
+}
+
+#[test]
+fn quoted_star_is_literal_and_numbers_match_whole() {
+    let an = tiny(concat!(
+        "unit = \"water\"\n",
+        "[[topic]]\nid = \"w.star\"\nname = \"s\"\nexpr = '\"a*b\" OR \"pm2.5*\"'\n",
+        "[[topic]]\nid = \"w.num\"\nname = \"n\"\nsubject = [\"110\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(topics(&an, "", "pm2.5* 超标"), ["w.star"]);
+    assert!(topics(&an, "", "pm2.5超标").is_empty());
+    assert_eq!(topics(&an, "", "打110报警"), ["w.num"]);
+    assert!(topics(&an, "", "电话13911012345").is_empty());
+}
+
+#[test]
+fn repeated_words_are_reported_once_per_field_with_a_count() {
+    let an = tiny("unit = \"water\"\n[[topic]]\nid = \"w.a\"\nname = \"a\"\nsubject = [\"水渠\"]\n").unwrap();
+    let a = an.analyze(&post("水渠", "水渠漏水，水渠垮了，水渠没人修"), None);
+    let ev = &a.departments[0].topics[0].evidence;
+    assert_eq!(
+        ev.iter().map(|e| (e.field, e.count)).collect::<Vec<_>>(),
+        [(Field::Title, 1), (Field::Body, 3)]
+    );
+}
+
+#[test]
+fn reserved_topic_ids_are_refused() {
+    let err = tiny("unit = \"water\"\n[[topic]]\nid = \"water.named\"\nname = \"x\"\nsubject = [\"水\"]\n")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("reserved"), "{err}");
 }

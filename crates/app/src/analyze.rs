@@ -30,8 +30,8 @@ const CHUNK: usize = 1024;
 
 pub fn load_model(path: Option<&std::path::Path>) -> Result<Option<RouterModel>> {
     path.map(|p| {
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read model {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read model {}", p.display()))?;
         RouterModel::from_json(&text).with_context(|| format!("{}", p.display()))
     })
     .transpose()
@@ -70,10 +70,7 @@ fn error_record(line_no: usize, msg: &str) -> String {
 
 pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
     if let Some(n) = args.threads {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .build_global()
-            .context("thread pool")?;
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().context("thread pool")?;
     }
     let model = load_model(args.model.as_deref())?;
     let an = res.analyzer()?;

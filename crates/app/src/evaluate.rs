@@ -45,10 +45,8 @@ fn read_labelled(path: &Path) -> Result<Vec<(Document, String)>> {
 type LabelMap = BTreeMap<String, Vec<String>>;
 
 fn read_label_map(path: &Path) -> Result<(LabelMap, Vec<String>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
     let mut map = BTreeMap::new();
     let mut order = Vec::new();
     for (k, v) in table {
@@ -56,11 +54,7 @@ fn read_label_map(path: &Path) -> Result<(LabelMap, Vec<String>)> {
             .as_array()
             .with_context(|| format!("{}: {k} must be a list of department names", path.display()))?
             .iter()
-            .map(|x| {
-                x.as_str()
-                    .map(str::to_owned)
-                    .context("department names must be strings")
-            })
+            .map(|x| x.as_str().map(str::to_owned).context("department names must be strings"))
             .collect::<Result<_>>()?;
         order.push(k.clone());
         map.insert(k, names);
@@ -104,34 +98,18 @@ fn train_model(
     Ok(RouterModel::train(
         examples,
         map,
-        TrainOptions {
-            alpha,
-            max_iterations: iterations,
-            ..Default::default()
-        },
+        TrainOptions { alpha, max_iterations: iterations, ..Default::default() },
     )?)
 }
 
 pub fn train(res: &Resources, args: &TrainArgs) -> Result<ExitCode> {
     let an = res.analyzer()?;
     let data = read_labelled(&args.labels)?;
-    let map = args
-        .label_map
-        .as_deref()
-        .map(read_label_map)
-        .transpose()?
-        .map(|m| m.0);
+    let map = args.label_map.as_deref().map(read_label_map).transpose()?.map(|m| m.0);
     if let Some(m) = &map {
-        let unknown: Vec<_> = data
-            .iter()
-            .map(|d| &d.1)
-            .filter(|l| !m.contains_key(*l))
-            .collect();
+        let unknown: Vec<_> = data.iter().map(|d| &d.1).filter(|l| !m.contains_key(*l)).collect();
         if let Some(u) = unknown.first() {
-            bail!(
-                "label {u:?} is not a category of the label map ({} such posts)",
-                unknown.len()
-            );
+            bail!("label {u:?} is not a category of the label map ({} such posts)", unknown.len());
         }
     }
     let examples = features(&an, &data);
@@ -171,19 +149,11 @@ pub struct RoutingArgs {
 
 /// The category a predicted department name counts as: the gold one when the name is in its
 /// list, else the first category listing it, else "(other)".
-fn predicted_category<'a>(
-    name: &str,
-    gold: &'a str,
-    map: &'a LabelMap,
-    order: &'a [String],
-) -> &'a str {
+fn predicted_category<'a>(name: &str, gold: &'a str, map: &'a LabelMap, order: &'a [String]) -> &'a str {
     if map.get(gold).is_some_and(|v| v.iter().any(|n| n == name)) {
         return gold;
     }
-    order
-        .iter()
-        .find(|c| map[c.as_str()].iter().any(|n| n == name))
-        .map_or("(other)", String::as_str)
+    order.iter().find(|c| map[c.as_str()].iter().any(|n| n == name)).map_or("(other)", String::as_str)
 }
 
 /// Scores predictions against gold categories.
@@ -205,10 +175,7 @@ impl Scorer<'_> {
     ) -> usize {
         let lead = |d: &Document, m: Option<&RouterModel>| {
             let a = self.an.analyze(d, m);
-            a.departments
-                .iter()
-                .find(|d| !rules_only || d.via == Via::Rule)
-                .map(|d| d.name.to_owned())
+            a.departments.iter().find(|d| !rules_only || d.via == Via::Rule).map(|d| d.name.to_owned())
         };
         let preds: Vec<(Option<String>, bool)> = docs
             .par_iter()
@@ -221,16 +188,9 @@ impl Scorer<'_> {
         let mut changed = 0;
         for ((d, gold), (pred, ch)) in docs.iter().zip(preds) {
             changed += usize::from(ch);
-            let cat = pred
-                .as_deref()
-                .map(|p| predicted_category(p, gold, self.map, self.order));
+            let cat = pred.as_deref().map(|p| predicted_category(p, gold, self.map, self.order));
             if self.print_errors && cat != Some(gold.as_str()) {
-                eprintln!(
-                    "{}\tgold={gold}\tpred={}\t{}",
-                    d.id,
-                    pred.as_deref().unwrap_or("-"),
-                    d.title
-                );
+                eprintln!("{}\tgold={gold}\tpred={}\t{}", d.id, pred.as_deref().unwrap_or("-"), d.title);
             }
             conf.add(gold, cat);
         }
@@ -245,17 +205,9 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
     let mut labels = order.clone();
     labels.push("(other)".into());
     let mut conf = Confusion::new(labels.clone());
-    let scorer = Scorer {
-        an: &an,
-        map: &map,
-        order: &order,
-        print_errors: args.errors,
-    };
+    let scorer = Scorer { an: &an, map: &map, order: &order, print_errors: args.errors };
     if let Some(k) = args.cv {
-        anyhow::ensure!(
-            k >= 2 && k <= data.len(),
-            "--cv needs 2 ≤ K ≤ number of posts"
-        );
+        anyhow::ensure!(k >= 2 && k <= data.len(), "--cv needs 2 ≤ K ≤ number of posts");
         // Deterministic shuffle, then K folds.
         let mut idx: Vec<usize> = (0..data.len()).collect();
         let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -270,13 +222,8 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
         for fold in 0..k {
             // Fold membership by position in the shuffled order.
             let test: Vec<usize> = idx.iter().copied().skip(fold).step_by(k).collect();
-            let train: Vec<usize> = idx
-                .iter()
-                .copied()
-                .enumerate()
-                .filter(|(pos, _)| pos % k != fold)
-                .map(|p| p.1)
-                .collect();
+            let train: Vec<usize> =
+                idx.iter().copied().enumerate().filter(|(pos, _)| pos % k != fold).map(|p| p.1).collect();
             let train_ex: Vec<_> = train.iter().map(|&i| examples[i].clone()).collect();
             let model = train_model(&train_ex, Some(map.clone()), 0.01, 200)?;
             let test_docs: Vec<_> = test.iter().map(|&i| data[i].clone()).collect();
@@ -288,19 +235,11 @@ pub fn routing(res: &Resources, args: &RoutingArgs) -> Result<ExitCode> {
         );
     } else {
         let model = crate::analyze::load_model(args.model.as_deref())?;
-        let changed = scorer.score(
-            &data,
-            model.as_ref(),
-            args.rules_only || model.is_none(),
-            &mut conf,
-        );
+        let changed = scorer.score(&data, model.as_ref(), args.rules_only || model.is_none(), &mut conf);
         println!(
             "routing: {}",
             if model.is_some() {
-                format!(
-                    "rules + model; the model changed the lead of {changed} of {} posts",
-                    data.len()
-                )
+                format!("rules + model; the model changed the lead of {changed} of {} posts", data.len())
             } else {
                 "rules only".to_owned()
             }
@@ -326,19 +265,13 @@ fn read_sentiment_set(spec: &str) -> Result<(String, Vec<(String, bool)>)> {
         let neg = label == "neg";
         return Ok((
             path.to_owned(),
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| (l.to_owned(), neg))
-                .collect(),
+            text.lines().filter(|l| !l.trim().is_empty()).map(|l| (l.to_owned(), neg)).collect(),
         ));
     }
     let mut rdr = csv::Reader::from_path(spec).with_context(|| format!("cannot read {spec}"))?;
     let headers = rdr.headers()?.clone();
     let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .with_context(|| format!("{spec}: no `{name}` column"))
+        headers.iter().position(|h| h == name).with_context(|| format!("{spec}: no `{name}` column"))
     };
     let (li, ri) = (col("label")?, col("review")?);
     let mut rows = Vec::new();
@@ -357,35 +290,34 @@ fn read_sentiment_set(spec: &str) -> Result<(String, Vec<(String, bool)>)> {
 
 pub fn sentiment(res: &Resources, args: &SentimentArgs) -> Result<ExitCode> {
     let an = res.analyzer()?;
-    println!(
-        "{:<60} {:>6} {:>9} {:>9} {:>9}",
-        "set", "n", "neg_prec", "neg_rec", "neg_f1"
-    );
+    println!("{:<60} {:>6} {:>9} {:>9} {:>9}", "set", "n", "neg_prec", "neg_rec", "neg_f1");
     let mut pooled = (0usize, 0usize, 0usize);
     let mut all: Vec<(String, Vec<(String, bool)>)> = Vec::new();
     for spec in &args.sets {
         all.push(read_sentiment_set(spec)?);
     }
-    // Text files come in halves (neg=…, pos=…): score them together as one set.
+    // Text files come in halves (`neg=…` then `pos=…`): score each pair together as one set.
     let mut merged: Vec<(String, Vec<(String, bool)>)> = Vec::new();
-    for (name, rows) in all {
+    let mut pending_neg = false;
+    for (spec, (name, rows)) in args.sets.iter().zip(all) {
         match merged.last_mut() {
-            Some((n, r)) if name.ends_with(".txt") && n.ends_with(".txt") => {
+            Some((n, r)) if pending_neg && spec.starts_with("pos=") => {
                 n.push('+');
                 n.push_str(name.rsplit('/').next().unwrap_or(&name));
                 r.extend(rows);
+                pending_neg = false;
             }
-            _ => merged.push((name, rows)),
+            _ => {
+                pending_neg = spec.starts_with("neg=");
+                merged.push((name, rows));
+            }
         }
     }
     for (name, rows) in merged {
         let preds: Vec<bool> = rows
             .par_iter()
             .map(|(text, _)| {
-                let doc = Document {
-                    body: text.clone(),
-                    ..Default::default()
-                };
+                let doc = Document { body: text.clone(), ..Default::default() };
                 an.analyze(&doc, None).sentiment.label == SentimentLabel::Negative
             })
             .collect();
@@ -402,39 +334,17 @@ pub fn sentiment(res: &Resources, args: &SentimentArgs) -> Result<ExitCode> {
         pooled.1 += fp;
         pooled.2 += fn_;
         let (p, r, f) = prf(tp, fp, fn_);
-        println!(
-            "{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}",
-            name,
-            rows.len(),
-            p,
-            r,
-            f
-        );
+        println!("{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}", name, rows.len(), p, r, f);
     }
     let (p, r, f) = prf(pooled.0, pooled.1, pooled.2);
-    println!(
-        "{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}",
-        "(pooled)", "", p, r, f
-    );
+    println!("{:<60} {:>6} {:>9.3} {:>9.3} {:>9.3}", "(pooled)", "", p, r, f);
     Ok(ExitCode::SUCCESS)
 }
 
 fn prf(tp: usize, fp: usize, fn_: usize) -> (f64, f64, f64) {
-    let p = if tp + fp > 0 {
-        tp as f64 / (tp + fp) as f64
-    } else {
-        0.0
-    };
-    let r = if tp + fn_ > 0 {
-        tp as f64 / (tp + fn_) as f64
-    } else {
-        0.0
-    };
-    let f = if p + r > 0.0 {
-        2.0 * p * r / (p + r)
-    } else {
-        0.0
-    };
+    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
+    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
+    let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
     (p, r, f)
 }
 
@@ -479,10 +389,7 @@ pub fn lang(_res: &Resources, args: &LangArgs) -> Result<ExitCode> {
         let items: Vec<String> = if path.ends_with(".html") {
             paragraphs(&text)
         } else {
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(str::to_owned)
-                .collect()
+            text.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned).collect()
         };
         let mut wrong: BTreeMap<&str, usize> = BTreeMap::new();
         let right = items
@@ -495,11 +402,7 @@ pub fn lang(_res: &Resources, args: &LangArgs) -> Result<ExitCode> {
                 got == want
             })
             .count();
-        let acc = if items.is_empty() {
-            0.0
-        } else {
-            right as f64 / items.len() as f64
-        };
+        let acc = if items.is_empty() { 0.0 } else { right as f64 / items.len() as f64 };
         println!(
             "{:<70} {:>6} {:>6} {:>8.4}  misses: {:?}",
             format!("{want}={path}"),

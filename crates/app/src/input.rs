@@ -9,12 +9,9 @@ use anyhow::{Context, Result};
 pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>> {
     Ok(match path {
         None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-        Some(p) if p == Path::new("-") => {
-            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin()))
-        }
+        Some(p) if p == Path::new("-") => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
         Some(p) => {
-            let f =
-                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
             Box::new(BufReader::with_capacity(1 << 20, f))
         }
     })
@@ -30,5 +27,7 @@ pub fn next_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> Result<Option<String
     while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         buf.pop();
     }
-    Ok(Some(String::from_utf8_lossy(buf).into_owned()))
+    let line = String::from_utf8_lossy(buf);
+    // A byte-order mark (files saved by Windows tools) is not part of the JSON.
+    Ok(Some(line.strip_prefix('\u{FEFF}').unwrap_or(&line).to_owned()))
 }

@@ -19,13 +19,7 @@ pub struct FileSet {
 
 impl FileSet {
     fn embedded(origin: &str, files: &[(&str, &str)]) -> Self {
-        Self {
-            origin: origin.into(),
-            files: files
-                .iter()
-                .map(|(p, t)| ((*p).into(), (*t).into()))
-                .collect(),
-        }
+        Self { origin: origin.into(), files: files.iter().map(|(p, t)| ((*p).into(), (*t).into())).collect() }
     }
 
     fn read_dir(dir: &Path, ext: &str) -> Result<Self> {
@@ -42,11 +36,7 @@ impl FileSet {
                 } else if p.extension().is_some_and(|e| e == ext) {
                     let text = std::fs::read_to_string(&p)
                         .with_context(|| format!("cannot read {}", p.display()))?;
-                    let rel = p
-                        .strip_prefix(root)
-                        .unwrap_or(&p)
-                        .to_string_lossy()
-                        .replace('\\', "/");
+                    let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
                     out.push((rel, text));
                 }
             }
@@ -57,18 +47,10 @@ impl FileSet {
         }
         let mut files = Vec::new();
         walk(dir, dir, ext, &mut files)?;
-        Ok(Self {
-            origin: dir.display().to_string(),
-            files,
-        })
+        Ok(Self { origin: dir.display().to_string(), files })
     }
 
-    fn resolve(
-        given: Option<&Path>,
-        default: &str,
-        ext: &str,
-        embedded: &[(&str, &str)],
-    ) -> Result<Self> {
+    fn resolve(given: Option<&Path>, default: &str, ext: &str, embedded: &[(&str, &str)]) -> Result<Self> {
         match given {
             Some(d) => Self::read_dir(d, ext),
             None if Path::new(default).is_dir() => Self::read_dir(Path::new(default), ext),
@@ -77,10 +59,7 @@ impl FileSet {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.files
-            .iter()
-            .find(|(p, _)| p == name)
-            .map(|(_, t)| t.as_str())
+        self.files.iter().find(|(p, _)| p == name).map(|(_, t)| t.as_str())
     }
 }
 
@@ -101,19 +80,12 @@ impl Resources {
 
     /// Parses the configuration; errors are listed one per line with their file.
     pub fn county(&self) -> Result<CountyConfig> {
-        yuqing_analysis::config::load(
-            self.config
-                .files
-                .iter()
-                .map(|(p, t)| (p.as_str(), t.as_str())),
-        )
-        .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", self.config.origin))
+        yuqing_analysis::config::load(self.config.files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+            .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", self.config.origin))
     }
 
     fn dict(&self, name: &str) -> Result<&str> {
-        self.dicts
-            .get(name)
-            .with_context(|| format!("{}: missing dictionary file {name}", self.dicts.origin))
+        self.dicts.get(name).with_context(|| format!("{}: missing dictionary file {name}", self.dicts.origin))
     }
 
     pub fn analyzer(&self) -> Result<Analyzer> {

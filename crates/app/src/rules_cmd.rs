@@ -12,12 +12,7 @@ use crate::input;
 use crate::resources::Resources;
 
 pub fn check(res: &Resources) -> Result<ExitCode> {
-    match yuqing_analysis::config::load(
-        res.config
-            .files
-            .iter()
-            .map(|(p, t)| (p.as_str(), t.as_str())),
-    ) {
+    match yuqing_analysis::config::load(res.config.files.iter().map(|(p, t)| (p.as_str(), t.as_str()))) {
         Err(errors) => {
             println!("{} problem(s) in {}:", errors.0.len(), res.config.origin);
             for e in &errors.0 {
@@ -67,9 +62,7 @@ fn snippet(text: &str, start: usize, end: usize) -> String {
     let a = start.saturating_sub(8);
     let b = (end + 8).min(chars.len());
     let s: String = chars[a..start.min(chars.len())].iter().collect();
-    let m: String = chars[start.min(chars.len())..end.min(chars.len())]
-        .iter()
-        .collect();
+    let m: String = chars[start.min(chars.len())..end.min(chars.len())].iter().collect();
     let e: String = chars[end.min(chars.len())..b].iter().collect();
     format!("…{s}【{m}】{e}…")
 }
@@ -99,19 +92,13 @@ pub fn explain(res: &Resources, args: &ExplainArgs) -> Result<ExitCode> {
             d.role,
             d.via,
             d.score,
-            d.model_confidence
-                .map(|c| format!(", model confidence {c:.3}"))
-                .unwrap_or_default()
+            d.model_confidence.map(|c| format!(", model confidence {c:.3}")).unwrap_or_default()
         );
         for t in &d.topics {
             let _ = writeln!(out, "   topic {} 「{}」", t.id, t.name);
             for e in &t.evidence {
                 let text = doc.text(e.field);
-                let f = if e.field == Field::Title {
-                    "title"
-                } else {
-                    "body"
-                };
+                let f = if e.field == Field::Title { "title" } else { "body" };
                 let _ = writeln!(
                     out,
                     "     {} in {f} [{}..{}] {}",
@@ -129,13 +116,7 @@ pub fn explain(res: &Resources, args: &ExplainArgs) -> Result<ExitCode> {
         a.sentiment.label, a.sentiment.score, a.risk.score, a.risk.words
     );
     let places: Vec<_> = a.places.iter().map(|p| p.name).collect();
-    let _ = writeln!(
-        out,
-        "places {:?}; local {}; lang {}",
-        places,
-        a.local,
-        a.lang.code()
-    );
+    let _ = writeln!(out, "places {:?}; local {}; lang {}", places, a.local, a.lang.code());
     print!("{out}");
     Ok(ExitCode::SUCCESS)
 }
@@ -212,34 +193,21 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     if args.absent {
         let seen: std::collections::HashSet<String> = vocab.drain(..).collect();
         while vocab.len() < 3000 {
-            let w: String = (0..3)
-                .filter_map(|_| char::from_u32(0x4E00 + (rng.next() % 0x5000) as u32))
-                .collect();
+            let w: String =
+                (0..3).filter_map(|_| char::from_u32(0x4E00 + (rng.next() % 0x5000) as u32)).collect();
             if !seen.contains(&w) && !vocab.contains(&w) {
                 vocab.push(w);
             }
         }
     }
-    anyhow::ensure!(
-        vocab.len() >= 12,
-        "the input has too few distinct words ({})",
-        vocab.len()
-    );
+    anyhow::ensure!(vocab.len() >= 12, "the input has too few distinct words ({})", vocab.len());
     let unit = cfg
         .units
         .iter()
         .find(|u| u.kind == yuqing_domain::UnitKind::Department)
         .context("no department unit")?;
-    let q = |ws: Vec<&str>| {
-        ws.iter()
-            .map(|w| format!("{w:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut rules = format!(
-        "# {} generated benchmark topics\nunit = \"{}\"\n",
-        args.topics, unit.id
-    );
+    let q = |ws: Vec<&str>| ws.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", ");
+    let mut rules = format!("# {} generated benchmark topics\nunit = \"{}\"\n", args.topics, unit.id);
     for i in 0..args.topics {
         let _ = write!(
             rules,
@@ -260,11 +228,6 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     }
     let p = args.out.join("rules").join(format!("{}.toml", unit.id));
     std::fs::write(&p, rules).with_context(|| format!("cannot write {}", p.display()))?;
-    eprintln!(
-        "wrote {} topics over {} words to {}",
-        args.topics,
-        vocab.len(),
-        args.out.display()
-    );
+    eprintln!("wrote {} topics over {} words to {}", args.topics, vocab.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

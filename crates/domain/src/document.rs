@@ -121,8 +121,7 @@ mod tests {
     #[test]
     fn documents_accept_numeric_ids_null_fields_and_unknown_keys() {
         let d: Document =
-            serde_json::from_str(r#"{"id": 42, "title": "停水", "body": null, "likes": 3}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"id": 42, "title": "停水", "body": null, "likes": 3}"#).unwrap();
         assert_eq!(d.id, "42");
         assert_eq!(d.title, "停水");
         assert_eq!(d.body, "");

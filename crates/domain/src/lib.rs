@@ -31,13 +31,8 @@ impl UnitId {
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(DomainError::UnitId(s.to_owned()))
-        }
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok { Ok(Self(s.to_owned())) } else { Err(DomainError::UnitId(s.to_owned())) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -65,11 +60,7 @@ pub struct DivisionCode(String);
 impl DivisionCode {
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let ok = matches!(s.len(), 6 | 9 | 12) && s.bytes().all(|b| b.is_ascii_digit());
-        if ok {
-            Ok(Self(s.to_owned()))
-        } else {
-            Err(DomainError::DivisionCode(s.to_owned()))
-        }
+        if ok { Ok(Self(s.to_owned())) } else { Err(DomainError::DivisionCode(s.to_owned())) }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -227,9 +218,7 @@ mod tests {
             "id": "housing", "name": "住房和城乡建设局", "full_name": "新源县住房和城乡建设局",
             "kind": "department", "jurisdiction": "county", "colour": "red"
         });
-        let err = serde_json::from_value::<Unit>(toml_like)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_value::<Unit>(toml_like).unwrap_err().to_string();
         assert!(err.contains("unknown field `colour`"), "{err}");
     }
 }

@@ -58,10 +58,7 @@ impl Idf {
                 continue;
             };
             let (word, value) = (&line[..sp], line[sp..].trim_ascii());
-            let value = value
-                .split(|b| b.is_ascii_whitespace())
-                .next()
-                .unwrap_or_default();
+            let value = value.split(|b| b.is_ascii_whitespace()).next().unwrap_or_default();
             match std::str::from_utf8(value).ok().and_then(parse_decimal) {
                 Some(v) if v.is_finite() => {
                     map.insert(crate::simhash::hash64_bytes(word), v);
@@ -80,10 +77,7 @@ impl Idf {
     }
 
     pub fn get(&self, word: &str) -> f32 {
-        self.map
-            .get(&crate::simhash::hash64(word))
-            .copied()
-            .unwrap_or(self.median)
+        self.map.get(&crate::simhash::hash64(word)).copied().unwrap_or(self.median)
     }
 
     pub fn median(&self) -> f32 {
@@ -161,12 +155,7 @@ pub fn word_stats<'a>(
             continue;
         }
         index.insert(w, out.len());
-        out.push(WordStat {
-            word: w,
-            count: 1,
-            idf: idf.get(w),
-            first: i,
-        });
+        out.push(WordStat { word: w, count: 1, idf: idf.get(w), first: i });
     }
     out
 }
@@ -179,22 +168,13 @@ pub fn keywords_from(stats: &[WordStat<'_>], top_k: usize) -> Vec<Keyword> {
     }
     let mut scored: Vec<(&str, f64, usize)> = stats
         .iter()
-        .map(|s| {
-            (
-                s.word,
-                f64::from(s.count) * f64::from(s.idf) / f64::from(total),
-                s.first,
-            )
-        })
+        .map(|s| (s.word, f64::from(s.count) * f64::from(s.idf) / f64::from(total), s.first))
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
     scored
         .into_iter()
         .take(top_k)
-        .map(|(w, weight, _)| Keyword {
-            word: w.to_owned(),
-            weight: (weight * 10_000.0).round() / 10_000.0,
-        })
+        .map(|(w, weight, _)| Keyword { word: w.to_owned(), weight: (weight * 10_000.0).round() / 10_000.0 })
         .collect()
 }
 
@@ -214,17 +194,7 @@ mod tests {
 
     #[test]
     fn decimals_parse_like_the_standard_library() {
-        for s in [
-            "0",
-            "12.5",
-            "13.900677652",
-            "7.",
-            ".5",
-            "1e3",
-            "-2.5",
-            "abc",
-            "1.2.3",
-        ] {
+        for s in ["0", "12.5", "13.900677652", "7.", ".5", "1e3", "-2.5", "abc", "1.2.3"] {
             assert_eq!(parse_decimal(s), s.parse::<f32>().ok(), "{s}");
         }
     }
@@ -235,10 +205,7 @@ mod tests {
         assert_eq!(bad, 1);
         let stop = Stopwords::parse("的\n");
         let kw = tfidf_keywords(["小区", "的", "停水", "小区", "了"], &idf, &stop, 5);
-        assert_eq!(
-            kw.iter().map(|k| k.word.as_str()).collect::<Vec<_>>(),
-            ["小区", "停水"]
-        );
+        assert_eq!(kw.iter().map(|k| k.word.as_str()).collect::<Vec<_>>(), ["小区", "停水"]);
         assert!((kw[0].weight - 2.0 * 5.0 / 3.0).abs() < 1e-3);
     }
 }

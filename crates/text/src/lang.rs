@@ -103,47 +103,31 @@ pub fn detect(text: &str) -> Lang {
             Lang::Undetermined
         }
     } else if best == c.cyrillic {
-        if c.kk_cyrillic > 0 {
-            Lang::Kazakh
-        } else {
-            Lang::Russian
-        }
+        if c.kk_cyrillic > 0 { Lang::Kazakh } else { Lang::Russian }
     } else {
         latin_language(text, c.ug_latin)
     }
 }
 
 const EN_WORDS: &[&str] = &[
-    "the", "and", "of", "to", "in", "is", "for", "on", "with", "that", "this", "are", "was", "be",
-    "by", "or", "as", "not", "have", "has", "at", "from", "an", "it", "all", "no", "shall",
-    "their",
+    "the", "and", "of", "to", "in", "is", "for", "on", "with", "that", "this", "are", "was", "be", "by",
+    "or", "as", "not", "have", "has", "at", "from", "an", "it", "all", "no", "shall", "their",
 ];
-const ULY_ENDINGS: &[&str] = &[
-    "liq", "lik", "ning", "lar", "ler", "gha", "ghan", "diki", "ni", "ghu",
-];
+const ULY_ENDINGS: &[&str] = &["liq", "lik", "ning", "lar", "ler", "gha", "ghan", "diki", "ni", "ghu"];
 
 fn latin_language(text: &str, ug_letters: usize) -> Lang {
     let mut words = 0usize;
     let mut en = 0usize;
     let mut uly = 0usize;
-    for w in text
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-    {
+    for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
         words += 1;
         let lw = w.to_lowercase();
         if EN_WORDS.contains(&lw.as_str()) {
             en += 1;
         }
         // ULY spells قـ as q (English almost always writes qu) and غ as gh.
-        let q_not_u = lw
-            .as_bytes()
-            .windows(2)
-            .any(|w| w[0] == b'q' && w[1] != b'u')
-            || lw.ends_with('q');
-        if ULY_ENDINGS
-            .iter()
-            .any(|e| lw.len() > e.len() + 1 && lw.ends_with(e))
+        let q_not_u = lw.as_bytes().windows(2).any(|w| w[0] == b'q' && w[1] != b'u') || lw.ends_with('q');
+        if ULY_ENDINGS.iter().any(|e| lw.len() > e.len() + 1 && lw.ends_with(e))
             || lw.contains("gh")
             || q_not_u
         {
@@ -170,15 +154,9 @@ mod tests {
     fn scripts_and_languages() {
         assert_eq!(detect("那拉提镇停水三天了"), Lang::Chinese);
         assert_eq!(detect("ئۆيىمىزدە سۇ يوق، ئۈچ كۈن بولدى"), Lang::Uyghur);
-        assert_eq!(
-            detect("Барлық адамдар тумысынан азат және қадір-қасиеті"),
-            Lang::Kazakh
-        );
+        assert_eq!(detect("Барлық адамдар тумысынан азат және қадір-қасиеті"), Lang::Kazakh);
         assert_eq!(detect("Все люди рождаются свободными"), Lang::Russian);
-        assert_eq!(
-            detect("All human beings are born free and equal in dignity"),
-            Lang::English
-        );
+        assert_eq!(detect("All human beings are born free and equal in dignity"), Lang::English);
         assert_eq!(
             detect("Hemme insanlar tughulushidinla erkin, izzet-hörmet we hoquqta babbab"),
             Lang::Uyghur

@@ -49,9 +49,7 @@ impl Default for Segmenter {
 impl Segmenter {
     /// jieba's default dictionary, nothing else.
     pub fn new() -> Self {
-        Self {
-            jieba: Jieba::new(),
-        }
+        Self { jieba: Jieba::new() }
     }
 
     /// Adds a user dictionary in jieba's format (`word [freq] [tag]` per line; `#` comments).
@@ -67,10 +65,7 @@ impl Segmenter {
             let freq = match parts.next() {
                 None => None,
                 Some(f) => Some(f.parse::<usize>().map_err(|_| {
-                    DictError(format!(
-                        "line {}: frequency {f:?} is not a whole number",
-                        i + 1
-                    ))
+                    DictError(format!("line {}: frequency {f:?} is not a whole number", i + 1))
                 })?),
             };
             let tag = parts.next();
@@ -83,10 +78,7 @@ impl Segmenter {
     /// Adds one word (a place or institution name from the configuration) unless jieba knows it.
     pub fn add_word(&mut self, word: &str, tag: &str) {
         let word = word.trim();
-        if word.chars().count() >= 2
-            && !word.contains(char::is_whitespace)
-            && !self.jieba.has_word(word)
-        {
+        if word.chars().count() >= 2 && !word.contains(char::is_whitespace) && !self.jieba.has_word(word) {
             self.jieba.add_word(word, None, Some(tag));
         }
     }
@@ -102,8 +94,7 @@ impl Segmenter {
                 // A word in another alphabet: extend over letters, digits and marks.
                 let mut end = i + c.len_utf8();
                 while let Some(&(j, d)) = iter.peek() {
-                    if (d.is_alphanumeric() || is_mark(d) || d == '\'' || d == '’') && !is_han(d)
-                    {
+                    if (d.is_alphanumeric() || is_mark(d) || d == '\'' || d == '’') && !is_han(d) {
                         end = j + d.len_utf8();
                         iter.next();
                     } else {
@@ -112,17 +103,11 @@ impl Segmenter {
                 }
                 // Any ASCII letters just before belong to the same word.
                 let mut word_start = i;
-                while word_start > plain_start
-                    && text.as_bytes()[word_start - 1].is_ascii_alphanumeric()
-                {
+                while word_start > plain_start && text.as_bytes()[word_start - 1].is_ascii_alphanumeric() {
                     word_start -= 1;
                 }
                 self.cut_plain(&text[plain_start..word_start], base, text, &mut out);
-                out.push(Token {
-                    word: &text[word_start..end],
-                    start: word_start,
-                    end,
-                });
+                out.push(Token { word: &text[word_start..end], start: word_start, end });
                 plain_start = end;
             }
         }
@@ -136,11 +121,7 @@ impl Segmenter {
         }
         for t in self.jieba.cut(run, true) {
             let start = t.word.as_ptr() as usize - base;
-            out.push(Token {
-                word: t.word,
-                start,
-                end: start + t.word.len(),
-            });
+            out.push(Token { word: t.word, start, end: start + t.word.len() });
         }
     }
 }
@@ -152,7 +133,8 @@ fn is_mark(c: char) -> bool {
 
 /// Letters that jieba cannot segment: non-ASCII, non-Han alphabetic characters.
 fn is_foreign_letter(c: char) -> bool {
-    !c.is_ascii() && !is_han(c) && c.is_alphabetic()
+    // 〇 and 々 (CJK symbols, U+3000–U+303F) are alphabetic to Unicode but belong to Chinese text.
+    !c.is_ascii() && !is_han(c) && !('\u{3000}'..='\u{303F}').contains(&c) && c.is_alphabetic()
 }
 
 #[cfg(test)]
@@ -162,12 +144,8 @@ mod tests {
     #[test]
     fn user_words_change_segmentation() {
         let mut s = Segmenter::new();
-        let words = |s: &Segmenter| {
-            s.cut("市住建局不作为")
-                .iter()
-                .map(|t| t.word.to_owned())
-                .collect::<Vec<_>>()
-        };
+        let words =
+            |s: &Segmenter| s.cut("市住建局不作为").iter().map(|t| t.word.to_owned()).collect::<Vec<_>>();
         assert!(!words(&s).contains(&"住建局".to_owned()));
         s.load_user_dict("住建局 2000 nt\n# comment\n").unwrap();
         assert!(words(&s).contains(&"住建局".to_owned()));
@@ -177,12 +155,7 @@ mod tests {
     fn arabic_script_is_split_on_word_boundaries() {
         let s = Segmenter::new();
         let text = "سۇ يوق، كوچا buzuldi 停水";
-        let words: Vec<_> = s
-            .cut(text)
-            .into_iter()
-            .filter(|t| t.is_word())
-            .map(|t| t.word)
-            .collect();
+        let words: Vec<_> = s.cut(text).into_iter().filter(|t| t.is_word()).map(|t| t.word).collect();
         assert_eq!(words, ["سۇ", "يوق", "كوچا", "buzuldi", "停水"]);
     }
 

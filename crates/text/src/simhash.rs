@@ -49,10 +49,7 @@ pub fn simhash<'a>(features: impl IntoIterator<Item = (&'a str, f32)>) -> u64 {
             }
         }
     }
-    v.iter().enumerate().fold(
-        0u64,
-        |out, (bit, &acc)| if acc > 0.0 { out | 1 << bit } else { out },
-    )
+    v.iter().enumerate().fold(0u64, |out, (bit, &acc)| if acc > 0.0 { out | 1 << bit } else { out })
 }
 
 /// Number of differing bits.
@@ -67,20 +64,9 @@ mod tests {
     #[test]
     fn similar_texts_are_close_and_different_ones_far() {
         let a = simhash(["小区", "停水", "三天", "物业", "不管", "居民", "生活"].map(|w| (w, 1.0)));
-        let b = simhash(
-            [
-                "小区", "停水", "三天", "物业", "不管", "居民", "生活", "转发",
-            ]
-            .map(|w| (w, 1.0)),
-        );
-        let c =
-            simhash(["景区", "门票", "涨价", "游客", "不满", "那拉提", "草原"].map(|w| (w, 1.0)));
-        assert!(
-            hamming(a, b) < hamming(a, c),
-            "{} vs {}",
-            hamming(a, b),
-            hamming(a, c)
-        );
+        let b = simhash(["小区", "停水", "三天", "物业", "不管", "居民", "生活", "转发"].map(|w| (w, 1.0)));
+        let c = simhash(["景区", "门票", "涨价", "游客", "不满", "那拉提", "草原"].map(|w| (w, 1.0)));
+        assert!(hamming(a, b) < hamming(a, c), "{} vs {}", hamming(a, b), hamming(a, c));
         assert_eq!(simhash(std::iter::empty()), 0);
     }
 }

@@ -5,15 +5,8 @@ use yuqing_text::{hamming, normalize, simhash};
 
 fn features(text: &str) -> Vec<(String, f32)> {
     // Character bigrams of the normalised text stand in for words here.
-    let chars: Vec<char> = normalize(text)
-        .as_str()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    chars
-        .windows(2)
-        .map(|w| (w.iter().collect::<String>(), 1.0))
-        .collect()
+    let chars: Vec<char> = normalize(text).as_str().chars().filter(|c| !c.is_whitespace()).collect();
+    chars.windows(2).map(|w| (w.iter().collect::<String>(), 1.0)).collect()
 }
 
 fn hash(text: &str) -> u64 {

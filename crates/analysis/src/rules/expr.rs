@@ -19,19 +19,11 @@ use yuqing_domain::Field;
 /// A parsed expression. Term leaves hold the text as written (without the `*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {
-    Term {
-        text: String,
-        prefix: bool,
-        scope: Option<Field>,
-    },
+    Term { text: String, prefix: bool, scope: Option<Field> },
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Near {
-        left: Box<Expr>,
-        right: Box<Expr>,
-        within: u32,
-    },
+    Near { left: Box<Expr>, right: Box<Expr>, within: u32 },
 }
 
 /// A syntax error with its 1-based character column in the expression.
@@ -78,10 +70,7 @@ impl Tok {
 }
 
 fn err<T>(column: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
-    Err(SyntaxError {
-        column,
-        message: message.into(),
-    })
+    Err(SyntaxError { column, message: message.into() })
 }
 
 fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
@@ -146,18 +135,13 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                             _ => {
                                 return err(
                                     col,
-                                    format!(
-                                        "NEAR needs a distance from 1 to 1000, as in NEAR/10; got {w:?}"
-                                    ),
+                                    format!("NEAR needs a distance from 1 to 1000, as in NEAR/10; got {w:?}"),
                                 );
                             }
                         }
                     }
                     w if w.eq_ignore_ascii_case("near") || w.starts_with("NEAR") => {
-                        return err(
-                            col,
-                            format!("{w:?}: write NEAR/n with a distance, as in NEAR/10"),
-                        );
+                        return err(col, format!("{w:?}: write NEAR/n with a distance, as in NEAR/10"));
                     }
                     w if w.split_once(':').is_some_and(|(s, _)| {
                         !s.is_empty() && s.chars().all(|c| c.is_ascii_alphabetic())
@@ -172,16 +156,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                             None => (w, false),
                         };
                         if text.is_empty() {
-                            return err(
-                                col,
-                                "a lone '*' is not a term: write it after a word, as in سۇ*",
-                            );
+                            return err(col, "a lone '*' is not a term: write it after a word, as in سۇ*");
                         }
                         if text.contains('*') {
-                            return err(
-                                col,
-                                format!("'*' is only allowed at the end of a term: {w:?}"),
-                            );
+                            return err(col, format!("'*' is only allowed at the end of a term: {w:?}"));
                         }
                         Tok::Term(text.to_owned(), prefix)
                     }
@@ -198,7 +176,11 @@ struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     end_col: usize,
+    depth: usize,
 }
+
+/// Deeper nesting than this is refused rather than risking the stack.
+const MAX_DEPTH: usize = 64;
 
 impl Parser {
     fn peek(&self) -> Option<&Tok> {
@@ -219,11 +201,7 @@ impl Parser {
             self.bump();
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::Or(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
     }
 
     fn and(&mut self) -> Result<Expr, SyntaxError> {
@@ -241,17 +219,20 @@ impl Parser {
                 _ => break,
             }
         }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            Expr::And(items)
-        })
+        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
     }
 
     fn unary(&mut self) -> Result<Expr, SyntaxError> {
         if self.peek() == Some(&Tok::Not) {
+            let col = self.col();
             self.bump();
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return err(col, format!("nesting deeper than {MAX_DEPTH} levels"));
+            }
+            let inner = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner?)));
         }
         self.near()
     }
@@ -272,36 +253,31 @@ impl Parser {
                     );
                 }
             }
-            left = Expr::Near {
-                left: Box::new(left),
-                right: Box::new(right),
-                within: n,
-            };
+            left = Expr::Near { left: Box::new(left), right: Box::new(right), within: n };
         }
         Ok(left)
     }
 
     fn primary(&mut self) -> Result<Expr, SyntaxError> {
         let col = self.col();
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(col, format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        let result = self.primary_inner(col);
+        self.depth -= 1;
+        result
+    }
+
+    fn primary_inner(&mut self, col: usize) -> Result<Expr, SyntaxError> {
         match self.bump() {
             Some(Tok::Scope(f)) => {
                 let inner_col = self.col();
                 let inner = self.primary()?;
-                scoped(inner, f).map_err(|m| SyntaxError {
-                    column: inner_col,
-                    message: m,
-                })
+                scoped(inner, f).map_err(|m| SyntaxError { column: inner_col, message: m })
             }
-            Some(Tok::Term(text, prefix)) => Ok(Expr::Term {
-                text,
-                prefix,
-                scope: None,
-            }),
-            Some(Tok::Phrase(text)) => Ok(Expr::Term {
-                text,
-                prefix: false,
-                scope: None,
-            }),
+            Some(Tok::Term(text, prefix)) => Ok(Expr::Term { text, prefix, scope: None }),
+            Some(Tok::Phrase(text)) => Ok(Expr::Term { text, prefix: false, scope: None }),
             Some(Tok::LParen) => {
                 if self.peek() == Some(&Tok::RParen) {
                     return err(col, "empty parentheses");
@@ -311,29 +287,14 @@ impl Parser {
                     Some(Tok::RParen) => Ok(e),
                     Some(t) => err(
                         self.toks[self.pos - 1].1,
-                        format!(
-                            "expected ')' to close the '(' at column {col}, found {}",
-                            t.describe()
-                        ),
+                        format!("expected ')' to close the '(' at column {col}, found {}", t.describe()),
                     ),
-                    None => err(
-                        self.end_col,
-                        format!("missing ')' to close the '(' at column {col}"),
-                    ),
+                    None => err(self.end_col, format!("missing ')' to close the '(' at column {col}")),
                 }
             }
             Some(Tok::RParen) => err(col, "unexpected ')' with no matching '('"),
-            Some(t) => err(
-                col,
-                format!(
-                    "expected a word, a phrase or '(' but found {}",
-                    t.describe()
-                ),
-            ),
-            None => err(
-                col,
-                "expected a word, a phrase or '(' but the expression ended",
-            ),
+            Some(t) => err(col, format!("expected a word, a phrase or '(' but found {}", t.describe())),
+            None => err(col, "expected a word, a phrase or '(' but the expression ended"),
         }
     }
 }
@@ -351,31 +312,13 @@ fn scoped(e: Expr, f: Field) -> Result<Expr, String> {
         Expr::Term { scope: Some(s), .. } if s != f => {
             return Err("conflicting scopes: a term cannot be both in title: and body:".into());
         }
-        Expr::Term { text, prefix, .. } => Expr::Term {
-            text,
-            prefix,
-            scope: Some(f),
-        },
-        Expr::And(v) => Expr::And(
-            v.into_iter()
-                .map(|x| scoped(x, f))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::Or(v) => Expr::Or(
-            v.into_iter()
-                .map(|x| scoped(x, f))
-                .collect::<Result<_, _>>()?,
-        ),
+        Expr::Term { text, prefix, .. } => Expr::Term { text, prefix, scope: Some(f) },
+        Expr::And(v) => Expr::And(v.into_iter().map(|x| scoped(x, f)).collect::<Result<_, _>>()?),
+        Expr::Or(v) => Expr::Or(v.into_iter().map(|x| scoped(x, f)).collect::<Result<_, _>>()?),
         Expr::Not(x) => Expr::Not(Box::new(scoped(*x, f)?)),
-        Expr::Near {
-            left,
-            right,
-            within,
-        } => Expr::Near {
-            left: Box::new(scoped(*left, f)?),
-            right: Box::new(scoped(*right, f)?),
-            within,
-        },
+        Expr::Near { left, right, within } => {
+            Expr::Near { left: Box::new(scoped(*left, f)?), right: Box::new(scoped(*right, f)?), within }
+        }
     })
 }
 
@@ -386,11 +329,7 @@ pub fn parse(src: &str) -> Result<Expr, SyntaxError> {
     if toks.is_empty() {
         return err(1, "empty expression");
     }
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        end_col,
-    };
+    let mut p = Parser { toks, pos: 0, end_col, depth: 0 };
     let e = p.or()?;
     if let Some(t) = p.peek() {
         let msg = match t {
@@ -446,14 +385,12 @@ mod tests {
         assert!(
             matches!(&items[2], Expr::Not(t) if matches!(&**t, Expr::Term { text, .. } if text == "演 练"))
         );
-        assert!(matches!(
-            parse("سۇ*").unwrap(),
-            Expr::Term { prefix: true, .. }
-        ));
+        assert!(matches!(parse("سۇ*").unwrap(), Expr::Term { prefix: true, .. }));
     }
 
     #[test]
     fn every_error_message() {
+        let (deep, nots) = ("(".repeat(100), "NOT ".repeat(100));
         let cases = [
             "",
             "停水 小区",
@@ -473,14 +410,15 @@ mod tests {
             "title:body:停水",
             "a OR OR b",
             "(a OR b c)",
+            deep.as_str(),
+            nots.as_str(),
         ];
         let mut out = String::new();
         for c in cases {
             let r = parse(c);
             out.push_str(&format!(
                 "{c:?} => {}\n",
-                r.map(|e| format!("ok {e:?}"))
-                    .unwrap_or_else(|e| e.to_string())
+                r.map(|e| format!("ok {e:?}")).unwrap_or_else(|e| e.to_string())
             ));
             assert!(parse(c).is_err(), "{c:?} parsed");
         }

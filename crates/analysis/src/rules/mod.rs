@@ -27,18 +27,11 @@ pub struct Term {
 /// A compiled expression: leaves are term ids.
 #[derive(Debug, Clone)]
 enum CExpr {
-    Term {
-        term: u32,
-        scope: Option<Field>,
-    },
+    Term { term: u32, scope: Option<Field> },
     And(Vec<CExpr>),
     Or(Vec<CExpr>),
     Not(Box<CExpr>),
-    Near {
-        left: Box<CExpr>,
-        right: Box<CExpr>,
-        within: u32,
-    },
+    Near { left: Box<CExpr>, right: Box<CExpr>, within: u32 },
 }
 
 impl CExpr {
@@ -138,24 +131,15 @@ impl RuleSet {
             };
             let topic_idx = rs.topics.len() as u32;
             let mut group_terms: Vec<(Group, Vec<u32>)> = Vec::new();
-            for (words, group) in [
-                (&def.region, Group::Region),
-                (&def.subject, Group::Subject),
-                (&def.event, Group::Event),
-            ] {
+            for (words, group) in
+                [(&def.region, Group::Region), (&def.subject, Group::Subject), (&def.event, Group::Event)]
+            {
                 if !words.is_empty() {
-                    let ids: Vec<u32> = words
-                        .iter()
-                        .map(|w| rs.term(w, &mut term_ids, builder))
-                        .collect();
+                    let ids: Vec<u32> = words.iter().map(|w| rs.term(w, &mut term_ids, builder)).collect();
                     group_terms.push((group, ids));
                 }
             }
-            let excludes: Vec<u32> = def
-                .exclude
-                .iter()
-                .map(|w| rs.term(w, &mut term_ids, builder))
-                .collect();
+            let excludes: Vec<u32> = def.exclude.iter().map(|w| rs.term(w, &mut term_ids, builder)).collect();
             let cexpr = expr.map(|e| rs.compile_expr(&e, &mut term_ids, builder));
             while rar.len() < rs.terms.len() {
                 rar.push(rarity(&rs.terms[rar.len()].normalized));
@@ -169,9 +153,8 @@ impl RuleSet {
             } else {
                 // A group is present when any of its words is, so its chance is driven by its most
                 // common words: score it by minus the sum of e^-idf (a word's rough frequency).
-                let score = |terms: &[u32]| -> f32 {
-                    -terms.iter().map(|&t| (-rar[t as usize]).exp()).sum::<f32>()
-                };
+                let score =
+                    |terms: &[u32]| -> f32 { -terms.iter().map(|&t| (-rar[t as usize]).exp()).sum::<f32>() };
                 let mut best = 0;
                 for (i, (_, terms)) in group_terms.iter().enumerate() {
                     let (s, b) = (score(terms), score(&group_terms[best].1));
@@ -216,8 +199,7 @@ impl RuleSet {
             rs.anchor_start.push(rs.anchor_data.len() as u32);
             while k < anchors.len() && anchors[k].0 == t {
                 let topic = anchors[k].1 as usize;
-                let check =
-                    &rs.checks[rs.check_start[topic] as usize..rs.check_start[topic + 1] as usize];
+                let check = &rs.checks[rs.check_start[topic] as usize..rs.check_start[topic + 1] as usize];
                 rs.anchor_data.push(topic as u32);
                 rs.anchor_data.push(check.len() as u32);
                 rs.anchor_data.extend_from_slice(check);
@@ -249,58 +231,42 @@ impl RuleSet {
         true
     }
 
-    fn term(
+    /// A group word as written in a list: a trailing `*` makes it a prefix.
+    fn term(&mut self, raw: &str, ids: &mut FxHashMap<String, u32>, builder: &mut MatcherBuilder) -> u32 {
+        match raw.strip_suffix('*') {
+            Some(bare) => self.term_of(bare, true, ids, builder),
+            None => self.term_of(raw, false, ids, builder),
+        }
+    }
+
+    /// A term taken literally (a quoted phrase may end in `*` and still be a phrase).
+    fn term_of(
         &mut self,
-        raw: &str,
+        text: &str,
+        prefix: bool,
         ids: &mut FxHashMap<String, u32>,
         builder: &mut MatcherBuilder,
     ) -> u32 {
-        if let Some(&id) = ids.get(raw) {
+        let key = if prefix { format!("{text}\u{0}*") } else { text.to_owned() };
+        if let Some(&id) = ids.get(&key) {
             return id;
         }
         let id = self.terms.len() as u32;
-        let normalized = builder
-            .add(raw, Use::Term(id))
-            .unwrap_or_default()
-            .to_owned();
-        self.terms.push(Term {
-            text: raw.strip_suffix('*').unwrap_or(raw).to_owned(),
-            normalized,
-        });
-        ids.insert(raw.to_owned(), id);
+        let normalized = builder.add_term(text, prefix, Use::Term(id)).unwrap_or_default().to_owned();
+        self.terms.push(Term { text: text.to_owned(), normalized });
+        ids.insert(key, id);
         id
     }
 
-    fn compile_expr(
-        &mut self,
-        e: &Expr,
-        ids: &mut FxHashMap<String, u32>,
-        b: &mut MatcherBuilder,
-    ) -> CExpr {
+    fn compile_expr(&mut self, e: &Expr, ids: &mut FxHashMap<String, u32>, b: &mut MatcherBuilder) -> CExpr {
         match e {
-            Expr::Term {
-                text,
-                prefix,
-                scope,
-            } => {
-                let raw = if *prefix {
-                    format!("{text}*")
-                } else {
-                    text.clone()
-                };
-                CExpr::Term {
-                    term: self.term(&raw, ids, b),
-                    scope: *scope,
-                }
+            Expr::Term { text, prefix, scope } => {
+                CExpr::Term { term: self.term_of(text, *prefix, ids, b), scope: *scope }
             }
             Expr::And(v) => CExpr::And(v.iter().map(|x| self.compile_expr(x, ids, b)).collect()),
             Expr::Or(v) => CExpr::Or(v.iter().map(|x| self.compile_expr(x, ids, b)).collect()),
             Expr::Not(x) => CExpr::Not(Box::new(self.compile_expr(x, ids, b))),
-            Expr::Near {
-                left,
-                right,
-                within,
-            } => CExpr::Near {
+            Expr::Near { left, right, within } => CExpr::Near {
                 left: Box::new(self.compile_expr(left, ids, b)),
                 right: Box::new(self.compile_expr(right, ids, b)),
                 within: *within,
@@ -310,11 +276,7 @@ impl RuleSet {
 
     /// Evaluates all topics against the term hits of one post (`hits` sorted by term, each
     /// term's hits in text order).
-    pub fn evaluate(
-        &self,
-        hits: &[(u32, Hit)],
-        char_index: &dyn Fn(Field, u32) -> u32,
-    ) -> Vec<Fired> {
+    pub fn evaluate(&self, hits: &[(u32, Hit)], char_index: &dyn Fn(Field, u32) -> u32) -> Vec<Fired> {
         SCRATCH.with_borrow_mut(|scratch| self.evaluate_with(hits, char_index, scratch))
     }
 
@@ -352,8 +314,8 @@ impl RuleSet {
             while i < hits.len() && hits[i].0 as usize == term {
                 i += 1;
             }
-            let records = &self.anchor_data
-                [self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
+            let records =
+                &self.anchor_data[self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
             let mut k = 0;
             while k + 1 < records.len() {
                 let (topic, len) = (records[k], records[k + 1] as usize);
@@ -381,23 +343,18 @@ impl RuleSet {
             }
             for (group, terms) in &topic.group_terms {
                 for &term in terms {
-                    for &(_, hit) in lookup(term) {
-                        evidence.push(Evidence {
-                            term,
-                            group: *group,
-                            hit,
-                            count: 1,
-                        });
+                    // The first occurrence in each field (counted below).
+                    for field in Field::ALL {
+                        if let Some(&(_, hit)) = lookup(term).iter().find(|h| h.1.field == field) {
+                            evidence.push(Evidence { term, group: *group, hit, count: 1 });
+                        }
                     }
                 }
             }
             if evidence.is_empty() {
                 continue;
             }
-            fired.push(Fired {
-                topic: topic_idx,
-                evidence: first_per_field(evidence),
-            });
+            fired.push(Fired { topic: topic_idx, evidence: first_per_field(evidence, &lookup) });
         }
         // Leave the bit sets empty for the next post.
         for &(term, _) in hits {
@@ -453,44 +410,25 @@ thread_local! {
 }
 
 /// Keeps the first occurrence of each word in each field, counting the others; ordered by position.
-fn first_per_field(mut ev: Vec<Evidence>) -> Vec<Evidence> {
+fn first_per_field(mut ev: Vec<Evidence>, lookup: &Lookup<'_>) -> Vec<Evidence> {
     ev.sort_unstable_by_key(|e| (e.term, e.hit.field, e.hit.start, e.hit.end));
-    ev.dedup_by(|later, first| {
-        let same = later.term == first.term && later.hit.field == first.hit.field;
-        if same && later.hit != first.hit {
-            first.count += 1;
-        }
-        same
-    });
-    ev.sort_unstable_by_key(|e| {
-        (
-            e.hit.field,
-            e.hit.start,
-            std::cmp::Reverse(e.hit.end),
-            e.term,
-        )
-    });
+    ev.dedup_by(|later, first| later.term == first.term && later.hit.field == first.hit.field);
+    for e in &mut ev {
+        e.count = lookup(e.term).iter().filter(|h| h.1.field == e.hit.field).count() as u32;
+    }
+    ev.sort_unstable_by_key(|e| (e.hit.field, e.hit.start, std::cmp::Reverse(e.hit.end), e.term));
     ev
 }
 
 type Lookup<'a> = dyn Fn(u32) -> &'a [(u32, Hit)] + 'a;
 
-fn eval<'a>(
-    e: &CExpr,
-    lookup: &Lookup<'a>,
-    char_index: &dyn Fn(Field, u32) -> u32,
-) -> Option<Vec<Evidence>> {
+fn eval<'a>(e: &CExpr, lookup: &Lookup<'a>, char_index: &dyn Fn(Field, u32) -> u32) -> Option<Vec<Evidence>> {
     match e {
         CExpr::Term { term, scope } => {
             let ev: Vec<_> = lookup(*term)
                 .iter()
                 .filter(|(_, h)| scope.is_none_or(|s| s == h.field))
-                .map(|&(term, hit)| Evidence {
-                    term,
-                    group: Group::Expr,
-                    hit,
-                    count: 1,
-                })
+                .map(|&(term, hit)| Evidence { term, group: Group::Expr, hit, count: 1 })
                 .collect();
             (!ev.is_empty()).then_some(ev)
         }
@@ -514,38 +452,57 @@ fn eval<'a>(
             Some(_) => None,
             None => Some(Vec::new()),
         },
-        CExpr::Near {
-            left,
-            right,
-            within,
-        } => {
+        CExpr::Near { left, right, within } => {
             let l = eval(left, lookup, char_index)?;
             let r = eval(right, lookup, char_index)?;
-            let span = |ev: &Evidence| {
-                (
-                    char_index(ev.hit.field, ev.hit.start),
-                    char_index(ev.hit.field, ev.hit.end),
-                )
-            };
-            let mut out = Vec::new();
-            for a in &l {
-                for b in &r {
-                    if a.hit.field != b.hit.field {
-                        continue;
-                    }
-                    let ((a0, a1), (b0, b1)) = (span(a), span(b));
-                    let gap = if a1 <= b0 {
-                        b0 - a1
-                    } else {
-                        a0.saturating_sub(b1)
-                    };
-                    if gap <= *within {
-                        out.push(*a);
-                        out.push(*b);
-                    }
-                }
-            }
-            (!out.is_empty()).then_some(out)
+            near(&l, &r, *within, char_index)
         }
     }
+}
+
+/// The occurrences of `l` and `r` that lie within `within` characters of one another, in the same
+/// field and without overlapping (a word is not near itself). Sorted sweeps keep the cost near
+/// linear even for very long posts.
+fn near(
+    l: &[Evidence],
+    r: &[Evidence],
+    within: u32,
+    char_index: &dyn Fn(Field, u32) -> u32,
+) -> Option<Vec<Evidence>> {
+    let spans = |v: &[Evidence]| -> Vec<(Field, u32, u32, Evidence)> {
+        let mut s: Vec<_> = v
+            .iter()
+            .map(|e| {
+                (e.hit.field, char_index(e.hit.field, e.hit.start), char_index(e.hit.field, e.hit.end), *e)
+            })
+            .collect();
+        s.sort_unstable_by_key(|x| (x.0, x.1, x.2));
+        s
+    };
+    let (ls, rs) = (spans(l), spans(r));
+    let longest_r = rs.iter().map(|x| x.2 - x.1).max().unwrap_or(0);
+    let mut used_r = vec![false; rs.len()];
+    let mut out = Vec::new();
+    for &(field, a0, a1, ev) in &ls {
+        // Right-hand occurrences that can be near: start in [a0 - within - longest, a1 + within].
+        let lo_start = a0.saturating_sub(within.saturating_add(longest_r));
+        let first = rs.partition_point(|x| (x.0, x.1) < (field, lo_start));
+        let mut near_any = false;
+        for (k, &(f, b0, b1, _)) in rs.iter().enumerate().skip(first) {
+            if f != field || b0 > a1.saturating_add(within) {
+                break;
+            }
+            let overlap = a0 < b1 && b0 < a1;
+            let gap = if a1 <= b0 { b0 - a1 } else { a0.saturating_sub(b1) };
+            if !overlap && gap <= within {
+                near_any = true;
+                used_r[k] = true;
+            }
+        }
+        if near_any {
+            out.push(ev);
+        }
+    }
+    out.extend(rs.iter().zip(&used_r).filter(|(_, u)| **u).map(|(x, _)| x.3));
+    (!out.is_empty()).then_some(out)
 }
