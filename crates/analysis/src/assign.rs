@@ -15,8 +15,9 @@
 //! evidence is strong (two or more distinct words, a multi-group topic, or its name): the model may
 //! then only add its own department after it (at `suggest_confidence`). When several units fired,
 //! they are reordered by `rule share + model_weight × model support`, and the model's own department
-//! is ranked first when its confidence reaches `override_confidence` (or added after them at
-//! `suggest_confidence`). When one unit fired with weak evidence (a single word), the model's
+//! is ranked first when its confidence reaches `override_confidence` and exceeds the support of the
+//! current lead (with a label map, a lead in the same category keeps its place); otherwise it is
+//! added after them at `suggest_confidence`. When one unit fired with weak evidence (a single word), the model's
 //! department may likewise go first at `override_confidence`. When no functional rule fired, the
 //! model's department is proposed first whatever its confidence (its `model_confidence` says how
 //! sure it is); township governments named in the post still follow as 属地.
@@ -295,9 +296,13 @@ fn apply_model<'a>(
         return;
     };
     let conf = support[mu];
+    // The model proposes a class; when the current lead is already supported as much (a category
+    // listing both), the rules' choice stands.
+    let lead_support = functional.first().map_or(0.0, |d| support[d.unit]);
+    let overrides = conf >= override_confidence && conf > lead_support + 0.05;
     let pos = functional.iter().position(|d| d.unit == mu);
     match pos {
-        Some(i) if conf >= override_confidence && i > 0 => {
+        Some(i) if overrides && i > 0 => {
             let d = functional.remove(i);
             functional.insert(0, d);
         }
@@ -314,7 +319,7 @@ fn apply_model<'a>(
                 unit: mu,
                 strong: false,
             };
-            if functional.is_empty() || (conf >= override_confidence && !decisive) {
+            if functional.is_empty() || (overrides && !decisive) {
                 functional.insert(0, hit);
             } else if conf >= suggest_confidence {
                 functional.push(hit);
