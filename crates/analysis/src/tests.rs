@@ -355,3 +355,30 @@ fn reserved_topic_ids_are_refused() {
         .unwrap_or_default();
     assert!(err.contains("reserved"), "{err}");
 }
+
+#[test]
+fn the_model_reorders_only_where_the_policy_lets_it() {
+    use crate::router::{Features, RouterModel, TrainOptions};
+    let an = tiny("unit = \"water\"\n").unwrap();
+    let ex = |words: &[&str], label: &str| {
+        (Features { words: words.iter().map(|w| w.to_string()).collect(), rules: vec![] }, label.to_owned())
+    };
+    let mut data = Vec::new();
+    for _ in 0..8 {
+        data.push(ex(&["水库", "灌溉"], "水利局"));
+        data.push(ex(&["物业", "楼盘"], "住房和城乡建设局"));
+    }
+    let model = RouterModel::train(&data, None, TrainOptions::default()).unwrap();
+
+    // Named outright: strong rule evidence decides; the model may only add its suggestion after.
+    let a = an.analyze(&post("", "住建局 水库 灌溉"), Some(&model));
+    assert_eq!((a.departments[0].name, a.departments[0].via), ("住房和城乡建设局", crate::Via::Rule));
+    assert!(a.departments[0].model_confidence.is_some());
+    assert!(a.departments.iter().skip(1).any(|d| d.name == "水利局" && d.via == crate::Via::Model));
+
+    // No rule fired: the model's department is proposed, marked as such.
+    let a = an.analyze(&post("", "水库 灌溉"), Some(&model));
+    assert_eq!((a.departments[0].name, a.departments[0].via), ("水利局", crate::Via::Model));
+    // Without a model nothing is proposed.
+    assert!(an.analyze(&post("", "水库 灌溉"), None).departments.is_empty());
+}
