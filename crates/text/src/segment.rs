@@ -106,16 +106,16 @@ impl Segmenter {
                 while word_start > plain_start && text.as_bytes()[word_start - 1].is_ascii_alphanumeric() {
                     word_start -= 1;
                 }
-                self.cut_plain(&text[plain_start..word_start], base, text, &mut out);
+                self.cut_plain(&text[plain_start..word_start], base, &mut out);
                 out.push(Token { word: &text[word_start..end], start: word_start, end });
                 plain_start = end;
             }
         }
-        self.cut_plain(&text[plain_start..], base, text, &mut out);
+        self.cut_plain(&text[plain_start..], base, &mut out);
         out
     }
 
-    fn cut_plain<'a>(&self, run: &'a str, base: usize, _text: &'a str, out: &mut Vec<Token<'a>>) {
+    fn cut_plain<'a>(&self, run: &'a str, base: usize, out: &mut Vec<Token<'a>>) {
         if run.is_empty() {
             return;
         }
