@@ -1,11 +1,12 @@
 //! Topic rules: word groups (地域词 / 主体词 / 事件词 / 排除词) and expressions, compiled into the
 //! shared automaton and evaluated per post from the hits alone.
 //!
-//! Cost per post follows the hits, not the number of rules. Each topic has one *anchor*: its
-//! rarest word group (lowest sum of e^-IDF over its words), or for an expression-only topic every word of the
-//! expression. A hit on an anchor word makes the topic a candidate; a candidate is then checked
-//! against its other groups, its excludes and its expression with O(1) lookups of which words the
-//! post contains. A frequent word thus wakes only the topics it anchors, not every topic using it.
+//! Cost per post follows the hits, not the number of rules. Each topic is *anchored* by its two
+//! word groups least likely to be present (lowest sum of e^-IDF over their words), by its only
+//! group, or for an expression-only topic by every positive word of the expression. When a post
+//! contains words of all its anchor groups the topic becomes a candidate, checked against its other
+//! groups, its excludes and its expression with O(1) lookups of which words the post contains. A
+//! frequent word thus wakes only the topics it anchors, and few of them become candidates.
 
 pub mod expr;
 
@@ -97,7 +98,7 @@ pub struct RuleSet {
     pub topics: Vec<Topic>,
     /// For each term, the topics it anchors, each followed by its check inline so that candidates
     /// are checked by reading memory in order: `anchor_data[anchor_start[t]..anchor_start[t + 1]]`
-    /// holds records `[topic, check length, check…]`.
+    /// holds records `[topic, anchor bit, check length, check…]`.
     anchor_start: Vec<u32>,
     anchor_data: Vec<u32>,
     /// For each topic, in one flat array so a candidate is checked without chasing pointers:
@@ -119,7 +120,7 @@ impl RuleSet {
         let mut rs = RuleSet::default();
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut rar: Vec<f32> = Vec::new();
-        let mut anchors: Vec<(u32, u32)> = Vec::new(); // (term, topic)
+        let mut anchors: Vec<(u32, u32, u32)> = Vec::new(); // (term, topic, anchor bit)
         for def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
@@ -144,37 +145,48 @@ impl RuleSet {
             while rar.len() < rs.terms.len() {
                 rar.push(rarity(&rs.terms[rar.len()].normalized));
             }
-            let mut anchor: Vec<u32> = Vec::new();
-            let mut anchor_group = usize::MAX;
+            // Anchors: a topic becomes a candidate when its anchor groups are all present. With
+            // two or more word groups, the two least likely to be present anchor it (bits 1 and 2);
+            // otherwise its one group, or every positive word of its expression (bits 1 | 2).
+            let mut anchor_groups: Vec<usize> = Vec::new();
+            let mut anchor: Vec<(u32, u32)> = Vec::new(); // (term, bit)
             if group_terms.is_empty() {
+                let mut terms = Vec::new();
                 if let Some(e) = &cexpr {
-                    e.positive_terms(&mut anchor);
+                    e.positive_terms(&mut terms);
                 }
+                anchor.extend(terms.into_iter().map(|t| (t, 3)));
             } else {
                 // A group is present when any of its words is, so its chance is driven by its most
                 // common words: score it by minus the sum of e^-idf (a word's rough frequency).
                 let score =
                     |terms: &[u32]| -> f32 { -terms.iter().map(|&t| (-rar[t as usize]).exp()).sum::<f32>() };
-                let mut best = 0;
-                for (i, (_, terms)) in group_terms.iter().enumerate() {
-                    let (s, b) = (score(terms), score(&group_terms[best].1));
-                    if s > b || (s == b && terms.len() < group_terms[best].1.len()) {
-                        best = i;
+                let mut order: Vec<usize> = (0..group_terms.len()).collect();
+                order.sort_by(|&a, &b| {
+                    score(&group_terms[b].1)
+                        .total_cmp(&score(&group_terms[a].1))
+                        .then(group_terms[a].1.len().cmp(&group_terms[b].1.len()))
+                        .then(a.cmp(&b))
+                });
+                anchor_groups.extend(order.iter().take(2));
+                if let [only] = anchor_groups[..] {
+                    anchor.extend(group_terms[only].1.iter().map(|&t| (t, 3)));
+                } else {
+                    for (g, bit) in anchor_groups.iter().zip([1u32, 2]) {
+                        anchor.extend(group_terms[*g].1.iter().map(|&t| (t, bit)));
                     }
                 }
-                anchor.clone_from(&group_terms[best].1);
-                anchor_group = best;
             }
             anchor.sort_unstable();
             anchor.dedup();
-            anchors.extend(anchor.into_iter().map(|t| (t, topic_idx)));
+            anchors.extend(anchor.into_iter().map(|(t, bit)| (t, topic_idx, bit)));
             rs.check_start.push(rs.checks.len() as u32);
             rs.checks.push(excludes.len() as u32);
             rs.checks.extend(&excludes);
             let others: Vec<&Vec<u32>> = group_terms
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| *i != anchor_group)
+                .filter(|(i, _)| !anchor_groups.contains(i))
                 .map(|(_, (_, t))| t)
                 .collect();
             rs.checks.push(others.len() as u32);
@@ -198,9 +210,10 @@ impl RuleSet {
         for t in 0..rs.terms.len() as u32 {
             rs.anchor_start.push(rs.anchor_data.len() as u32);
             while k < anchors.len() && anchors[k].0 == t {
-                let topic = anchors[k].1 as usize;
+                let (topic, bit) = (anchors[k].1 as usize, anchors[k].2);
                 let check = &rs.checks[rs.check_start[topic] as usize..rs.check_start[topic + 1] as usize];
                 rs.anchor_data.push(topic as u32);
+                rs.anchor_data.push(bit);
                 rs.anchor_data.push(check.len() as u32);
                 rs.anchor_data.extend_from_slice(check);
                 k += 1;
@@ -317,17 +330,19 @@ impl RuleSet {
             let records =
                 &self.anchor_data[self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
             let mut k = 0;
-            while k + 1 < records.len() {
-                let (topic, len) = (records[k], records[k + 1] as usize);
-                let check = &records[k + 2..k + 2 + len];
-                k += 2 + len;
-                let (w, bit) = (topic as usize / 64, 1u64 << (topic % 64));
-                if sc.candidate_bits[w] & bit == 0 {
-                    sc.candidate_bits[w] |= bit;
-                    sc.candidates.push(topic);
-                    if Self::passes(check, has) {
-                        sc.passed.push(topic);
-                    }
+            while k + 2 < records.len() {
+                let (topic, bit, len) = (records[k], records[k + 1], records[k + 2] as usize);
+                let check = &records[k + 3..k + 3 + len];
+                k += 3 + len;
+                // Per topic: the anchor groups seen in this post, stamped with the generation.
+                let slot = &mut sc.anchored[topic as usize];
+                let seen = if *slot >> 2 == generation { *slot & 3 } else { 0 };
+                if seen & bit == bit {
+                    continue;
+                }
+                *slot = generation << 2 | seen | bit;
+                if seen | bit == 3 && Self::passes(check, has) {
+                    sc.passed.push(topic);
                 }
             }
         }
@@ -360,47 +375,44 @@ impl RuleSet {
         for &(term, _) in hits {
             sc.present_bits[term as usize / 64] = 0;
         }
-        for &topic in &sc.candidates {
-            sc.candidate_bits[topic as usize / 64] = 0;
-        }
         fired.sort_unstable_by_key(|f| f.topic);
         fired
     }
 }
 
-/// Per-thread scratch space of [`RuleSet::evaluate`], reused across posts: the bit sets are
-/// cleared after each post from what it touched; a `present` range belongs to the current post only
-/// when it carries the current generation.
+/// Per-thread scratch space of [`RuleSet::evaluate`], reused across posts: the present-word bit
+/// set is cleared after each post from its hits; `present` ranges and `anchored` marks belong to
+/// the current post only when they carry the current generation.
 #[derive(Debug, Default)]
 struct Scratch {
     generation: u32,
     /// Per term: (generation, first hit, end of hits) in the post's sorted hits.
     present: Vec<(u32, u32, u32)>,
-    /// Terms the post contains, and topics already made candidates, as bit sets.
+    /// Terms the post contains, as a bit set.
     present_bits: Vec<u64>,
-    candidate_bits: Vec<u64>,
-    candidates: Vec<u32>,
+    /// Per topic: `generation << 2 | anchor groups seen` (bits 1 and 2).
+    anchored: Vec<u32>,
     passed: Vec<u32>,
 }
 
 impl Scratch {
     fn begin(&mut self, terms: usize, topics: usize) {
-        if self.generation == u32::MAX {
+        // Generations must fit in 30 bits (`anchored` keeps two flag bits below them).
+        if self.generation >= (1 << 30) - 1 {
             self.present.iter_mut().for_each(|p| p.0 = 0);
+            self.anchored.iter_mut().for_each(|a| *a = 0);
             self.generation = 0;
         }
         self.generation += 1;
         if self.present.len() < terms {
             self.present.resize(terms, (0, 0, 0));
         }
-        let words = |n: usize| n.div_ceil(64);
-        if self.present_bits.len() < words(terms) {
-            self.present_bits.resize(words(terms), 0);
+        if self.present_bits.len() < terms.div_ceil(64) {
+            self.present_bits.resize(terms.div_ceil(64), 0);
         }
-        if self.candidate_bits.len() < words(topics) {
-            self.candidate_bits.resize(words(topics), 0);
+        if self.anchored.len() < topics {
+            self.anchored.resize(topics, 0);
         }
-        self.candidates.clear();
         self.passed.clear();
     }
 }
