@@ -1,0 +1,43 @@
+//! The layering of ARCHITECTURE.md, checked from each crate's manifest: a crate may depend only on
+//! crates of lower layers, and only the binary may use `anyhow`.
+
+use std::path::Path;
+
+/// (crate folder, layer)
+const LAYERS: &[(&str, u32)] = &[("domain", 0), ("text", 1), ("analysis", 1), ("app", 5)];
+
+fn dependencies(manifest: &str) -> Vec<String> {
+    let doc: toml::Table = toml::from_str(manifest).expect("manifest parses");
+    doc.get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn crates_depend_only_downwards() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let layer_of = |name: &str| LAYERS.iter().find(|(c, _)| format!("yuqing-{c}") == name).map(|l| l.1);
+    let mut folders: Vec<String> = std::fs::read_dir(&crates)
+        .expect("crates folder")
+        .flatten()
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    for folder in &folders {
+        let (_, layer) = LAYERS
+            .iter()
+            .find(|(c, _)| c == folder)
+            .unwrap_or_else(|| panic!("crate {folder} has no layer in this test and ARCHITECTURE.md"));
+        let manifest = std::fs::read_to_string(crates.join(folder).join("Cargo.toml")).expect("manifest");
+        for dep in dependencies(&manifest) {
+            if let Some(dep_layer) = layer_of(&dep) {
+                let same_layer_ok = dep_layer < *layer || (folder == "analysis" && dep == "yuqing-text");
+                assert!(same_layer_ok, "{folder} (layer {layer}) depends on {dep} (layer {dep_layer})");
+            }
+            assert!(dep != "anyhow" || folder == "app", "{folder} uses anyhow; library errors are enums");
+            assert!(dep != "jieba-rs" || folder == "text", "{folder} uses jieba-rs; only text may");
+        }
+    }
+}
