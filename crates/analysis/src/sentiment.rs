@@ -63,7 +63,6 @@ impl SentimentLexicon {
         let mut clause = 0f32;
         let mut clause_weight = 1f32;
         let mut recent: [Entry; 3] = [Entry::default(); 3];
-        let mut hits = 0u32;
         let flush = |total: &mut f32, clause: &mut f32, weight: f32| {
             *total += *clause * weight;
             *clause = 0.0;
@@ -100,7 +99,6 @@ impl SentimentLexicon {
             }
             let entry = self.words.get(t).copied().unwrap_or_default();
             if entry.polarity != 0 {
-                hits += 1;
                 let mut value = f32::from(entry.polarity);
                 let mut negations = 0;
                 for e in &recent {
@@ -127,7 +125,7 @@ impl SentimentLexicon {
         } else {
             SentimentLabel::Neutral
         };
-        Sentiment { score: (score * 10_000.0).round() / 10_000.0, label, hits }
+        Sentiment { score: (score * 10_000.0).round() / 10_000.0, label }
     }
 }
 
@@ -136,8 +134,6 @@ impl SentimentLexicon {
 pub struct Sentiment {
     pub score: f32,
     pub label: SentimentLabel,
-    #[serde(skip)]
-    pub hits: u32,
 }
 
 #[cfg(test)]
