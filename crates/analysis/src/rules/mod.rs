@@ -101,10 +101,6 @@ pub struct RuleSet {
     /// holds records `[topic, anchor bit, check length, check…]`.
     anchor_start: Vec<u32>,
     anchor_data: Vec<u32>,
-    /// For each topic, in one flat array so a candidate is checked without chasing pointers:
-    /// `[n, exclude terms…, g, (len, terms…) × g]` over its non-anchor word groups.
-    check_start: Vec<u32>,
-    checks: Vec<u32>,
 }
 
 impl RuleSet {
@@ -121,6 +117,10 @@ impl RuleSet {
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut rar: Vec<f32> = Vec::new();
         let mut anchors: Vec<(u32, u32, u32)> = Vec::new(); // (term, topic, anchor bit)
+        // Per topic, built here and copied inline into its anchor records:
+        // `[n, excludes…, g, (len, terms…) × g]` over its non-anchor word groups.
+        let mut check_start: Vec<u32> = Vec::new();
+        let mut checks: Vec<u32> = Vec::new();
         for def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
@@ -180,19 +180,19 @@ impl RuleSet {
             anchor.sort_unstable();
             anchor.dedup();
             anchors.extend(anchor.into_iter().map(|(t, bit)| (t, topic_idx, bit)));
-            rs.check_start.push(rs.checks.len() as u32);
-            rs.checks.push(excludes.len() as u32);
-            rs.checks.extend(&excludes);
+            check_start.push(checks.len() as u32);
+            checks.push(excludes.len() as u32);
+            checks.extend(&excludes);
             let others: Vec<&Vec<u32>> = group_terms
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !anchor_groups.contains(i))
                 .map(|(_, (_, t))| t)
                 .collect();
-            rs.checks.push(others.len() as u32);
+            checks.push(others.len() as u32);
             for terms in others {
-                rs.checks.push(terms.len() as u32);
-                rs.checks.extend(terms);
+                checks.push(terms.len() as u32);
+                checks.extend(terms);
             }
             rs.topics.push(Topic {
                 id: def.id.clone(),
@@ -203,7 +203,7 @@ impl RuleSet {
                 expr: cexpr,
             });
         }
-        rs.check_start.push(rs.checks.len() as u32);
+        check_start.push(checks.len() as u32);
         anchors.sort_unstable();
         rs.anchor_start = Vec::with_capacity(rs.terms.len() + 1);
         let mut k = 0;
@@ -211,7 +211,7 @@ impl RuleSet {
             rs.anchor_start.push(rs.anchor_data.len() as u32);
             while k < anchors.len() && anchors[k].0 == t {
                 let (topic, bit) = (anchors[k].1 as usize, anchors[k].2);
-                let check = &rs.checks[rs.check_start[topic] as usize..rs.check_start[topic + 1] as usize];
+                let check = &checks[check_start[topic] as usize..check_start[topic + 1] as usize];
                 rs.anchor_data.push(topic as u32);
                 rs.anchor_data.push(bit);
                 rs.anchor_data.push(check.len() as u32);
@@ -220,8 +220,6 @@ impl RuleSet {
             }
         }
         rs.anchor_start.push(rs.anchor_data.len() as u32);
-        rs.checks = Vec::new();
-        rs.check_start = Vec::new();
         rs
     }
 
