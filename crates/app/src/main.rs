@@ -5,6 +5,7 @@
 //! and writes results. Logs go to stderr; results to stdout.
 
 mod analyze;
+mod collect;
 mod evaluate;
 mod input;
 mod resources;
@@ -50,6 +51,11 @@ enum Command {
     /// Measure quality against labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Read one page (a file or a URL): title, body, date, author, encoding.
+    Extract(collect::ExtractArgs),
+    /// Fetch the configured sources (`--config` is a sources file or folder, default
+    /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
+    Crawl(collect::CrawlArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,16 +82,29 @@ enum EvalCommand {
     Sentiment(evaluate::SentimentArgs),
     /// Script/language detection accuracy on texts of known language.
     Lang(evaluate::LangArgs),
+    /// Article extraction (title accuracy, body F1) on a corpus index of saved pages.
+    Extract(collect::EvalExtractArgs),
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("YUQING_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("YUQING_LOG")
+                .unwrap_or_else(|_| "warn,html5ever=error".into()),
         )
         .init();
     let cli = Cli::parse();
+    // Collection commands need neither the county configuration nor the dictionaries.
+    let early = match &cli.command {
+        Command::Extract(a) => Some(collect::extract_cmd(a)),
+        Command::Crawl(a) => Some(collect::crawl(cli.config.as_deref(), resources::embedded_config(), a)),
+        Command::Eval(EvalCommand::Extract(a)) => Some(collect::eval_extract(a)),
+        _ => None,
+    };
+    if let Some(result) = early {
+        return finish(result);
+    }
     let res = resources::Resources::load(cli.config.as_deref(), cli.dictionaries.as_deref());
     let result = res.and_then(|res| match cli.command {
         Command::Analyze(a) => analyze::run(&res, &a),
@@ -96,7 +115,14 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Routing(a)) => evaluate::routing(&res, &a),
         Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
+        Command::Extract(_) | Command::Crawl(_) | Command::Eval(EvalCommand::Extract(_)) => {
+            unreachable!("handled above")
+        }
     });
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -10,6 +10,11 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+/// The configuration folder as built into the binary.
+pub fn embedded_config() -> &'static [(&'static str, &'static str)] {
+    embedded::CONFIG
+}
+
 /// Files of one folder as `(relative path, text)`.
 #[derive(Debug, Clone)]
 pub struct FileSet {

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 /// (crate folder, layer)
-const LAYERS: &[(&str, u32)] = &[("domain", 0), ("text", 1), ("analysis", 1), ("app", 5)];
+/// `testkit` is test support: no crate may list it under `[dependencies]`.
+const LAYERS: &[(&str, u32)] =
+    &[("domain", 0), ("text", 1), ("analysis", 1), ("core", 2), ("sources", 3), ("app", 5), ("testkit", 9)];
 
 fn dependencies(manifest: &str) -> Vec<String> {
     let doc: toml::Table = toml::from_str(manifest).expect("manifest parses");
@@ -37,6 +39,8 @@ fn crates_depend_only_downwards() {
                 assert!(same_layer_ok, "{folder} (layer {layer}) depends on {dep} (layer {dep_layer})");
             }
             assert!(dep != "anyhow" || folder == "app", "{folder} uses anyhow; library errors are enums");
+            assert!(dep != "yuqing-testkit", "{folder} depends on the test kit outside dev-dependencies");
+            assert!(dep != "reqwest" || folder == "sources", "{folder} uses reqwest; only sources may");
             assert!(dep != "jieba-rs" || folder == "text", "{folder} uses jieba-rs; only text may");
         }
     }

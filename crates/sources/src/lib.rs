@@ -7,7 +7,13 @@
 //! panic. This crate must not depend on the store, search or notify adapters.
 
 pub mod canon;
+pub mod config;
 pub mod dates;
 pub mod encoding;
+pub mod extract;
 pub mod fetch;
+pub mod kinds;
 pub mod schedule;
+
+pub use config::{SourceConfig, SourcesConfig};
+pub use kinds::ConfiguredSource;
