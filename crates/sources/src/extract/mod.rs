@@ -365,8 +365,10 @@ fn generic_title(doc: &Html) -> String {
     for h in doc.select(&H1) {
         let t = clean_inline(&element_text(h));
         let nh = normalize_title(&t);
-        if nh.chars().count() >= 4
-            && (nt.contains(&nh) || og.as_deref().is_some_and(|o| normalize_title(o) == nh))
+        let n = nh.chars().count();
+        if ((n >= 4 && nt.contains(&nh))
+            || (n >= 2 && nt.starts_with(&nh))
+            || og.as_deref().is_some_and(|o| n >= 2 && normalize_title(o) == nh))
             && best.as_ref().is_none_or(|b| t.chars().count() > b.chars().count())
         {
             best = Some(t);

@@ -182,3 +182,35 @@ pub fn fragment_text(fragment: &str) -> String {
     }
     extract::tidy_lines(&out)
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::ConfiguredSource;
+    use crate::fetch::{FetchDefaults, Politeness};
+
+    pub fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+    }
+
+    /// Fast retries, lifted politeness: tests of behaviour, not of timing.
+    pub fn quick() -> FetchDefaults {
+        FetchDefaults {
+            backoff_base_ms: 5,
+            backoff_cap_ms: 20,
+            per_host_requests_per_sec: 1000.0,
+            per_host_concurrency: 8,
+            timeout_secs: 5.0,
+            ..FetchDefaults::default()
+        }
+    }
+
+    /// The one source of a TOML snippet.
+    pub fn source_from(toml: &str) -> ConfiguredSource {
+        let cfg =
+            crate::config::parse(&[("test.toml".into(), toml.into())]).unwrap_or_else(|e| panic!("{e:?}"));
+        let s = cfg.sources.into_iter().next().unwrap();
+        ConfiguredSource::new(s, Politeness::new(quick()).unwrap()).unwrap()
+    }
+}
