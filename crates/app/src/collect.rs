@@ -454,3 +454,99 @@ pub fn eval_extract(a: &EvalExtractArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub struct EvalRobustnessArgs {
+    /// A folder of saved pages, feeds and JSON responses (e.g. `../shared/corpus`), read recursively.
+    corpus: PathBuf,
+}
+
+/// Runs every page, feed and JSON file through the same code the crawler uses (decoding,
+/// extraction, feed parsing, JSON mapping with the Weibo presets) and reports each failure with its
+/// reason; a panic is caught, counted and makes the run fail.
+pub fn eval_robustness(a: &EvalRobustnessArgs) -> Result<ExitCode> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use yuqing_sources::kinds::{feed, json_api};
+
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(&a.corpus, &mut files)?;
+    let now = Utc::now();
+    let tz = chrono_tz::Asia::Shanghai;
+    let (mut pages, mut feeds, mut jsons, mut skipped, mut failures, mut panics) = (0, 0, 0, 0, 0, 0);
+    for path in &files {
+        let name = path.strip_prefix(&a.corpus).unwrap_or(path).display().to_string();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let in_feeds = name.starts_with("feeds/");
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let kind = match ext.as_str() {
+            "html" | "htm" => "page",
+            "xml" | "rss" | "atom" | "rdf" => "feed",
+            "json" if in_feeds && !name.ends_with(".serde.json") && !name.contains("/expected/") => "feed",
+            "json" => "json",
+            "txt" if name.starts_with("social/") => "page",
+            _ => {
+                skipped += 1;
+                continue;
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| -> Result<String, String> {
+            match kind {
+                "page" => {
+                    let d = encoding::decode(&bytes, DocKind::Html, None, None, None).map_err(|e| e.to_string())?;
+                    let x = extract::extract(&scraper::Html::parse_document(&d.text), None, now, tz);
+                    if x.body.trim().is_empty() && !d.text.trim().is_empty() && !extract::visible_text(&scraper::Html::parse_document(&d.text)).is_empty() {
+                        return Err("empty body from a page with visible text".into());
+                    }
+                    Ok(format!("{} chars, article {}", x.body.chars().count(), x.article))
+                }
+                "feed" => {
+                    let f = feed::parse_feed(&bytes, None, None, None, now, tz)?;
+                    let issues: Vec<String> = f.issues.iter().map(|i| format!("{}: {}", i.at, i.reason)).collect();
+                    Ok(format!("{} entries{}", f.entries.len(), if issues.is_empty() { String::new() } else { format!(", reported: {}", issues.join("; ")) }))
+                }
+                _ => {
+                    let v = json_api::parse_json(&bytes, None)?;
+                    let mut n = 0;
+                    for preset in [json_api::Preset::WeiboContainer, json_api::Preset::WeiboComments] {
+                        n += json_api::map_response(&v, &preset.mapping(), now, tz).0.len();
+                    }
+                    Ok(format!("valid JSON, {n} posts/comments through the Weibo presets"))
+                }
+            }
+        }));
+        match kind {
+            "page" => pages += 1,
+            "feed" => feeds += 1,
+            _ => jsons += 1,
+        }
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(reason)) => {
+                failures += 1;
+                println!("{name}: {kind}: {reason}");
+            }
+            Err(_) => {
+                panics += 1;
+                println!("{name}: {kind}: PANIC");
+            }
+        }
+    }
+    println!(
+        "files {}  pages {pages}  feeds {feeds}  json {jsons}  skipped (other formats) {skipped}  failures reported {failures}  panics {panics}",
+        files.len()
+    );
+    Ok(if panics > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

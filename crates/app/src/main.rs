@@ -84,6 +84,9 @@ enum EvalCommand {
     Lang(evaluate::LangArgs),
     /// Article extraction (title accuracy, body F1) on a corpus index of saved pages.
     Extract(collect::EvalExtractArgs),
+    /// Every page, feed and JSON file of a folder through the collection code: failures with
+    /// their reasons, and zero panics.
+    Robustness(collect::EvalRobustnessArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Extract(a) => Some(collect::extract_cmd(a)),
         Command::Crawl(a) => Some(collect::crawl(cli.config.as_deref(), resources::embedded_config(), a)),
         Command::Eval(EvalCommand::Extract(a)) => Some(collect::eval_extract(a)),
+        Command::Eval(EvalCommand::Robustness(a)) => Some(collect::eval_robustness(a)),
         _ => None,
     };
     if let Some(result) = early {
@@ -115,7 +119,10 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Routing(a)) => evaluate::routing(&res, &a),
         Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
-        Command::Extract(_) | Command::Crawl(_) | Command::Eval(EvalCommand::Extract(_)) => {
+        Command::Extract(_)
+        | Command::Crawl(_)
+        | Command::Eval(EvalCommand::Extract(_))
+        | Command::Eval(EvalCommand::Robustness(_)) => {
             unreachable!("handled above")
         }
     });

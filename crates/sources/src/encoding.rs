@@ -226,13 +226,16 @@ fn detect(bytes: &[u8], tld: Option<&[u8]>) -> &'static Encoding {
     if e == encoding_rs::GBK { GB18030 } else { e }
 }
 
+/// UTF-32 (which encoding_rs does not decode): by BOM, or by the `<` of an XML document.
 fn decode_utf32_bom(bytes: &[u8]) -> Option<String> {
-    let be = bytes.starts_with(&[0, 0, 0xFE, 0xFF]);
-    let le = bytes.starts_with(&[0xFF, 0xFE, 0, 0]);
-    if !be && !le {
-        return None;
-    }
-    let body = &bytes[4..];
+    let (be, skip) = match bytes {
+        [0, 0, 0xFE, 0xFF, ..] => (true, 4),
+        [0xFF, 0xFE, 0, 0, ..] => (false, 4),
+        [0, 0, 0, b'<', ..] => (true, 0),
+        [b'<', 0, 0, 0, ..] => (false, 0),
+        _ => return None,
+    };
+    let body = &bytes[skip..];
     let mut out = String::with_capacity(body.len() / 4);
     for ch in body.chunks(4) {
         let arr: [u8; 4] = match ch.try_into() {

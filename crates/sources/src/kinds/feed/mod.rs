@@ -43,6 +43,9 @@ pub struct FeedEntry {
 static ENTRY_CHUNK: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?is)<item\b.*?</item\s*>|<entry\b.*?</entry\s*>").expect("static regex"));
 
+static FEED_ROOT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)<(?:rss|feed|rdf:rdf)\b[^>]*>").expect("static regex"));
+
 fn parser(base: Option<&str>, now: DateTime<Utc>, tz: Tz) -> feed_rs::parser::Parser {
     feed_rs::parser::Builder::new()
         .base_uri(base)
@@ -100,6 +103,11 @@ pub fn parse_feed(
             let is_atom = text.contains("<feed");
             let chunks: Vec<&str> = ENTRY_CHUNK.find_iter(&text).map(|m| m.as_str()).collect();
             if chunks.is_empty() {
+                // A feed document with nothing in it (`<rss version="2.0"></rss>`) is an empty feed.
+                if FEED_ROOT.is_match(&text) {
+                    out.issues.push(Issue { at: "feed".into(), reason: format!("feed has no entries ({whole})") });
+                    return Ok(out);
+                }
                 return Err(format!("not a feed: {whole}"));
             }
             for (i, chunk) in chunks.iter().enumerate() {

@@ -152,7 +152,8 @@ pub fn map_response(doc: &Value, m: &Mapping, now: DateTime<Utc>, tz: Tz) -> (Ve
     (out, issues)
 }
 
-fn parse_json(bytes: &[u8], charset: Option<&str>) -> Result<Value, String> {
+/// Decodes (BOM, declared or detected charset) and parses a JSON response.
+pub fn parse_json(bytes: &[u8], charset: Option<&str>) -> Result<Value, String> {
     let decoded = encoding::decode(bytes, DocKind::Json, charset, None, None).map_err(|e| e.to_string())?;
     serde_json::from_str(decoded.text.trim_start_matches('\u{feff}'))
         .map_err(|e| format!("response is not JSON: {e}"))

@@ -1,0 +1,170 @@
+//! End-to-end tests of `yuqing extract`, `yuqing crawl --once` and `yuqing eval extract` against
+//! files and a fixture HTTP server on 127.0.0.1 (nothing here touches the internet).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use yuqing_testkit::{FixtureServer, Reply};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn yuqing(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn yuqing");
+    if let Some(s) = stdin {
+        child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const PAGE: &str = "<html><head><meta charset=gb2312><title>新源县开展冬季供暖专项检查_新源县人民政府</title></head><body>\
+<div class=nav><a href=/>首页</a></div><h1>新源县开展冬季供暖专项检查</h1><p>发布时间：2026-11-20 10:30</p>\
+<div class=content><p>近日，新源县住建局对全县供热企业开展专项检查，督促企业落实供热保障责任。</p>\
+<p>检查组要求，对群众反映的暖气不热问题要做到24小时内响应、48小时内办结。</p></div></body></html>";
+
+#[test]
+fn extract_reads_any_local_file_as_html() {
+    let dir = tempfile::tempdir().unwrap();
+    // GBK bytes, a misleading extension, and no extension at all.
+    let bytes = encoding_rs::GB18030.encode(PAGE).0.into_owned();
+    for name in ["page.html.xml", "page"] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let out = yuqing(&["extract", p.to_str().unwrap()], None, dir.path());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["title"], "新源县开展冬季供暖专项检查");
+        assert!(v["body"].as_str().unwrap().contains("24小时内响应"), "{v}");
+        assert_eq!(v["encoding"], "gb18030");
+        assert_eq!(v["charset_source"], "meta");
+        assert_eq!(v["article"], true);
+        assert_eq!(v["published_at"], "2026-11-20T02:30:00Z");
+    }
+    let out = yuqing(&["extract", "/no/such/file"], None, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read /no/such/file"));
+}
+
+fn serve<F: FnOnce(&FixtureServer)>(setup: F) -> (tokio::runtime::Runtime, FixtureServer) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let s = rt.block_on(FixtureServer::start());
+    setup(&s);
+    (rt, s)
+}
+
+#[test]
+fn extract_fetches_a_url_and_refuses_private_addresses_unless_allowed() {
+    let (_rt, s) = serve(|s| {
+        s.route("/a.html", Reply::ok("text/html; charset=gbk", encoding_rs::GB18030.encode(PAGE).0.into_owned()));
+    });
+    let url = s.url("/a.html");
+    let out = yuqing(&["extract", &url], None, &root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("loopback"), "{}", text(&out.stderr));
+    let out = yuqing(&["extract", &url, "--allow-private"], None, &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["charset_source"], "http-header");
+    assert_eq!(v["raw_sha256"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn crawl_once_pipes_into_analyze_and_keeps_state() {
+    let rss = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>新源县小区暖气不热，住户投诉多日无人管</title><link>http://news.example/1.html</link>
+<description>新源县某小区暖气片冰凉，物业推诿，住建局能否督促供热公司尽快解决？</description></item>
+<item><title>那拉提镇牧民定居点道路结冰</title><link>http://news.example/2.html</link></item>
+</channel></rss>"#;
+    let (_rt, s) = serve(|s| {
+        s.route("/rss.xml", Reply::ok("application/rss+xml", rss));
+        s.route("/broken.xml", Reply::ok("application/rss+xml", "<html>not a feed</html>"));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("sources.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[fetch]
+per_host_requests_per_sec = 50.0
+
+[[source]]
+id = "news"
+name = "新闻"
+type = "feed"
+url = "{}"
+schedule = {{ every_secs = 600 }}
+fetch = {{ allow_private_addresses = true }}
+
+[[source]]
+id = "broken"
+name = "坏源"
+type = "feed"
+url = "{}"
+schedule = {{ every_secs = 600 }}
+fetch = {{ allow_private_addresses = true }}
+"#,
+            s.url("/rss.xml"),
+            s.url("/broken.xml")
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state.json");
+    let args = ["crawl", "--config", cfg.to_str().unwrap(), "--once", "--state", state.to_str().unwrap()];
+    let out = yuqing(&args, None, dir.path());
+    assert_eq!(out.status.code(), Some(1), "one source failed: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("news: 2 new items") && stderr.contains("broken: failed: permanent"), "{stderr}");
+    let items = text(&out.stdout);
+    assert_eq!(items.lines().count(), 2);
+
+    // crawl | analyze
+    let analysed = yuqing(&["analyze", "-"], Some(&items), &root());
+    assert!(analysed.status.success(), "{}", text(&analysed.stderr));
+    let first: serde_json::Value = serde_json::from_str(text(&analysed.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["id"], "http://news.example/1.html");
+    assert!(first["departments"].as_array().is_some_and(|d| !d.is_empty()), "{first}");
+
+    // The state file keeps cursors and health: nothing new the second time.
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(st["broken"]["health"]["consecutive_failures"], 1);
+    assert!(st["news"]["next_due_at"].is_string());
+    let again = yuqing(&["crawl", "--config", cfg.to_str().unwrap(), "--once", "--state", state.to_str().unwrap(), "--source", "news"], None, dir.path());
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout).lines().count(), 0);
+}
+
+#[test]
+fn crawl_refuses_bad_config_and_missing_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s.toml");
+    std::fs::write(&cfg, "[[source]]\nid = \"x\"\nname = \"x\"\ntype = \"feed\"\nurl = \"http://a.example/\"\nschedule = { every_secs = 600 }\nfetch_article = true\n").unwrap();
+    let out = yuqing(&["crawl", "--config", cfg.to_str().unwrap(), "--once"], None, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let e = text(&out.stderr);
+    assert!(e.contains("s.toml: source \"x\"") && e.contains("unknown field `fetch_article`"), "{e}");
+    let out = yuqing(&["crawl", "--config", cfg.to_str().unwrap()], None, dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--once"));
+}
+
+#[test]
+fn shipped_sources_configuration_parses() {
+    let files = yuqing_sources::config::read_files(&root().join("config/sources")).unwrap();
+    assert!(!files.is_empty());
+    let cfg = yuqing_sources::config::parse(&files).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(cfg.sources.len() >= 8, "{} sources", cfg.sources.len());
+}
