@@ -469,8 +469,11 @@ pub fn eval_robustness(a: &EvalRobustnessArgs) -> Result<ExitCode> {
     use yuqing_sources::kinds::{feed, json_api};
 
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<PathBuf> =
-            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -505,17 +508,30 @@ pub fn eval_robustness(a: &EvalRobustnessArgs) -> Result<ExitCode> {
         let result = catch_unwind(AssertUnwindSafe(|| -> Result<String, String> {
             match kind {
                 "page" => {
-                    let d = encoding::decode(&bytes, DocKind::Html, None, None, None).map_err(|e| e.to_string())?;
+                    let d = encoding::decode(&bytes, DocKind::Html, None, None, None)
+                        .map_err(|e| e.to_string())?;
                     let x = extract::extract(&scraper::Html::parse_document(&d.text), None, now, tz);
-                    if x.body.trim().is_empty() && !d.text.trim().is_empty() && !extract::visible_text(&scraper::Html::parse_document(&d.text)).is_empty() {
+                    if x.body.trim().is_empty()
+                        && !d.text.trim().is_empty()
+                        && !extract::visible_text(&scraper::Html::parse_document(&d.text)).is_empty()
+                    {
                         return Err("empty body from a page with visible text".into());
                     }
                     Ok(format!("{} chars, article {}", x.body.chars().count(), x.article))
                 }
                 "feed" => {
                     let f = feed::parse_feed(&bytes, None, None, None, now, tz)?;
-                    let issues: Vec<String> = f.issues.iter().map(|i| format!("{}: {}", i.at, i.reason)).collect();
-                    Ok(format!("{} entries{}", f.entries.len(), if issues.is_empty() { String::new() } else { format!(", reported: {}", issues.join("; ")) }))
+                    let issues: Vec<String> =
+                        f.issues.iter().map(|i| format!("{}: {}", i.at, i.reason)).collect();
+                    Ok(format!(
+                        "{} entries{}",
+                        f.entries.len(),
+                        if issues.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", reported: {}", issues.join("; "))
+                        }
+                    ))
                 }
                 _ => {
                     let v = json_api::parse_json(&bytes, None)?;

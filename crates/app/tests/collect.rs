@@ -60,7 +60,7 @@ fn extract_reads_any_local_file_as_html() {
 }
 
 fn serve<F: FnOnce(&FixtureServer)>(setup: F) -> (tokio::runtime::Runtime, FixtureServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let s = rt.block_on(FixtureServer::start());
     setup(&s);
     (rt, s)
@@ -69,7 +69,10 @@ fn serve<F: FnOnce(&FixtureServer)>(setup: F) -> (tokio::runtime::Runtime, Fixtu
 #[test]
 fn extract_fetches_a_url_and_refuses_private_addresses_unless_allowed() {
     let (_rt, s) = serve(|s| {
-        s.route("/a.html", Reply::ok("text/html; charset=gbk", encoding_rs::GB18030.encode(PAGE).0.into_owned()));
+        s.route(
+            "/a.html",
+            Reply::ok("text/html; charset=gbk", encoding_rs::GB18030.encode(PAGE).0.into_owned()),
+        );
     });
     let url = s.url("/a.html");
     let out = yuqing(&["extract", &url], None, &root());
@@ -134,7 +137,8 @@ fetch = {{ allow_private_addresses = true }}
     // crawl | analyze
     let analysed = yuqing(&["analyze", "-"], Some(&items), &root());
     assert!(analysed.status.success(), "{}", text(&analysed.stderr));
-    let first: serde_json::Value = serde_json::from_str(text(&analysed.stdout).lines().next().unwrap()).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(text(&analysed.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(first["id"], "http://news.example/1.html");
     assert!(first["departments"].as_array().is_some_and(|d| !d.is_empty()), "{first}");
 
@@ -142,7 +146,20 @@ fetch = {{ allow_private_addresses = true }}
     let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(st["broken"]["health"]["consecutive_failures"], 1);
     assert!(st["news"]["next_due_at"].is_string());
-    let again = yuqing(&["crawl", "--config", cfg.to_str().unwrap(), "--once", "--state", state.to_str().unwrap(), "--source", "news"], None, dir.path());
+    let again = yuqing(
+        &[
+            "crawl",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--once",
+            "--state",
+            state.to_str().unwrap(),
+            "--source",
+            "news",
+        ],
+        None,
+        dir.path(),
+    );
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(text(&again.stdout).lines().count(), 0);
 }

@@ -105,7 +105,8 @@ pub fn parse_feed(
             if chunks.is_empty() {
                 // A feed document with nothing in it (`<rss version="2.0"></rss>`) is an empty feed.
                 if FEED_ROOT.is_match(&text) {
-                    out.issues.push(Issue { at: "feed".into(), reason: format!("feed has no entries ({whole})") });
+                    out.issues
+                        .push(Issue { at: "feed".into(), reason: format!("feed has no entries ({whole})") });
                     return Ok(out);
                 }
                 return Err(format!("not a feed: {whole}"));
