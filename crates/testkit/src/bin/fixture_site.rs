@@ -84,10 +84,10 @@ async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
         return ([(header::CONTENT_TYPE, "text/plain")], "User-agent: *\nDisallow: /private/\n")
             .into_response();
     }
-    if path == "/news/index.html" {
-        if let Some(s) = list(&site, 1) {
-            return html(s);
-        }
+    if path == "/news/index.html"
+        && let Some(s) = list(&site, 1)
+    {
+        return html(s);
     }
     if let Some(n) =
         path.strip_prefix("/news/index_").and_then(|r| r.strip_suffix(".html")).and_then(|n| n.parse().ok())
