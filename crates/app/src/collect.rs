@@ -181,30 +181,37 @@ pub fn crawl(given: Option<&Path>, embedded: &[(&str, &str)], a: &CrawlArgs) -> 
     }
     let results = rt.block_on(async {
         let mut set = tokio::task::JoinSet::new();
+        let mut index_of = std::collections::HashMap::new();
         for (i, s) in sources.iter().enumerate() {
             let s = s.clone();
             let cursor = state.get(s.id()).map(|st| st.cursor.clone()).unwrap_or_default();
-            set.spawn(async move {
-                let now = Utc::now();
-                (i, now, s.poll(cursor, now).await)
-            });
+            let handle = set.spawn(async move { s.poll(cursor, Utc::now()).await });
+            index_of.insert(handle.id(), i);
         }
         let mut out = Vec::new();
-        while let Some(r) = set.join_next().await {
-            out.push(r);
+        while let Some(r) = set.join_next_with_id().await {
+            // A task that panicked is that source's failure, not the run's.
+            let (i, result) = match r {
+                Ok((id, poll)) => (index_of[&id], poll),
+                Err(e) => (
+                    index_of[&e.id()],
+                    Err(yuqing_core::SourceError::Permanent { reason: format!("the poll crashed: {e}") }),
+                ),
+            };
+            out.push((i, Utc::now(), result));
         }
         out
     });
     let mut failed = 0;
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
-    let mut results: Vec<_> =
-        results.into_iter().collect::<Result<_, _>>().context("a source task failed")?;
+    let mut results = results;
     results.sort_by_key(|r| r.0);
     for (i, now, r) in results {
         let s = &sources[i];
         let id = s.id().to_owned();
         let st = state.entry(id.clone()).or_default();
+        let mut retry_after = None;
         match r {
             Ok(poll) => {
                 for item in &poll.items {
@@ -232,10 +239,16 @@ pub fn crawl(given: Option<&Path>, embedded: &[(&str, &str)], a: &CrawlArgs) -> 
                 failed += 1;
                 eprintln!("{id}: failed: {e}");
                 st.health.record_failure(now, &e.to_string());
+                retry_after = match &e {
+                    yuqing_core::SourceError::Transient { retry_after_secs, .. } => *retry_after_secs,
+                    _ => None,
+                };
             }
         }
-        st.next_due_at =
-            Some(schedule::next_due(&s.config.schedule, &st.health, now, schedule::jitter_key(&id)));
+        let due = schedule::next_due(&s.config.schedule, &st.health, now, schedule::jitter_key(&id));
+        // A server that said when to come back (Retry-After) is not asked sooner.
+        let asked = retry_after.map(|secs| now + chrono::TimeDelta::seconds(secs.min(7 * 86_400) as i64));
+        st.next_due_at = Some(asked.map_or(due, |a| a.max(due)));
     }
     w.flush()?;
     if let Some(p) = &a.state {

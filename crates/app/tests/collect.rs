@@ -60,7 +60,8 @@ fn extract_reads_any_local_file_as_html() {
 }
 
 fn serve<F: FnOnce(&FixtureServer)>(setup: F) -> (tokio::runtime::Runtime, FixtureServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let s = rt.block_on(FixtureServer::start());
     setup(&s);
     (rt, s)

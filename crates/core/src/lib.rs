@@ -55,7 +55,7 @@ pub struct Item {
     pub source_type: String,
     /// Raw bytes are not serialised with the item; whoever stores evidence takes them from here.
     #[serde(skip)]
-    pub raw: Option<std::sync::Arc<[u8]>>,
+    pub raw: Option<bytes::Bytes>,
 }
 
 /// Public engagement counts as the platform shows them.

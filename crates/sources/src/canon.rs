@@ -42,16 +42,21 @@ pub fn canonical(url: &Url) -> Option<Url> {
     }
     let mut u = url.clone();
     u.set_fragment(None);
-    if u.query().is_some() {
-        let kept: Vec<(String, String)> = u
-            .query_pairs()
-            .filter(|(k, _)| !is_tracking(k))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if kept.is_empty() {
+    if let Some(q) = u.query().map(str::to_owned) {
+        // Work on the raw segments: a query is left byte for byte as it was (GBK-encoded values,
+        // `?/path` styles) unless a tracking parameter is removed from it.
+        let key_of = |seg: &str| {
+            let k = seg.split('=').next().unwrap_or("");
+            url::form_urlencoded::parse(k.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+        };
+        let segments: Vec<&str> = q.split('&').collect();
+        if segments.iter().any(|s| is_tracking(&key_of(s))) {
+            let kept: Vec<&str> =
+                segments.into_iter().filter(|s| !s.is_empty() && !is_tracking(&key_of(s))).collect();
+            let joined = kept.join("&");
+            u.set_query(if joined.is_empty() { None } else { Some(&joined) });
+        } else if q.is_empty() {
             u.set_query(None);
-        } else {
-            u.query_pairs_mut().clear().extend_pairs(kept);
         }
     }
     Some(u)
@@ -76,6 +81,20 @@ mod tests {
         assert_eq!(canonical(&u).unwrap().as_str(), "http://www.xinyuan.gov.cn/a/b.html?id=3");
         let u = Url::parse("https://example.org/x?utm_medium=a").unwrap();
         assert_eq!(canonical(&u).unwrap().as_str(), "https://example.org/x");
+    }
+
+    #[test]
+    fn leaves_other_queries_byte_for_byte() {
+        for q in [
+            "http://a.example/list.asp?class=%D0%C2%CE%C5",
+            "http://a.example/index.php?/news/123",
+            "http://a.example/?a=1&&b=+",
+        ] {
+            let u = Url::parse(q).unwrap();
+            assert_eq!(canonical(&u).unwrap().as_str(), q);
+        }
+        let u = Url::parse("http://a.example/list.asp?class=%D0%C2&utm_source=x&page=2").unwrap();
+        assert_eq!(canonical(&u).unwrap().as_str(), "http://a.example/list.asp?class=%D0%C2&page=2");
     }
 
     #[test]

@@ -173,6 +173,22 @@ pub fn decode(
         });
     }
     if let Some((enc, source)) = declared.filter(|(e, _)| *e != UTF_8) {
+        // A single-byte charset decodes any bytes without error, so it proves nothing: an old
+        // server default (`charset=ISO-8859-1`) in front of a GBK page. When the document's own
+        // declaration or detection finds a multi-byte encoding that fits the bytes, it wins.
+        if is_single_byte(enc) {
+            let in_doc_enc = in_doc.as_ref().and_then(|(l, s)| label(l).map(|e| (e, *s)));
+            for (cand, cand_source) in
+                in_doc_enc.into_iter().chain(std::iter::once((detect(bytes, tld), CharsetSource::Detected)))
+            {
+                if !is_single_byte(cand) && cand != UTF_8 && cand.is_ascii_compatible() {
+                    let (t, e) = decode_with(cand, bytes);
+                    if !e {
+                        return Ok(done(t, cand.name(), cand_source, declared_text, false));
+                    }
+                }
+            }
+        }
         let (text, had_errors) = decode_with(enc, bytes);
         if !had_errors || replacement_share(&text) < 0.001 {
             return Ok(done(text, enc.name(), source, declared_text, had_errors));
@@ -212,6 +228,10 @@ fn strip_bom_for<'a>(enc: &'static Encoding, bytes: &'a [u8]) -> &'a [u8] {
 fn decode_with(enc: &'static Encoding, bytes: &[u8]) -> (String, bool) {
     let (text, had_errors) = enc.decode_without_bom_handling(bytes);
     (text.into_owned(), had_errors)
+}
+
+fn is_single_byte(e: &'static Encoding) -> bool {
+    e.is_single_byte()
 }
 
 fn replacement_share(text: &str) -> f64 {
@@ -437,6 +457,23 @@ mod tests {
         let d = decode(&gbk("新源县"), DocKind::Html, None, Some("gbk"), None).unwrap();
         assert_eq!((d.text.as_str(), d.source), ("新源县", CharsetSource::Override));
         assert!(decode(b"x", DocKind::Html, None, Some("klingon"), None).is_err());
+    }
+
+    #[test]
+    fn single_byte_server_default_in_front_of_a_gbk_page() {
+        let mut page = b"<html><head><meta charset=\"gb2312\"><title>".to_vec();
+        page.extend(gbk("新源县人民政府关于冬季供暖工作的通知"));
+        page.extend(b"</title></head></html>");
+        let d = decode(&page, DocKind::Html, Some("ISO-8859-1"), None, Some(b"cn")).unwrap();
+        assert_eq!(d.encoding, "gb18030");
+        assert_eq!(d.source, CharsetSource::Meta);
+        assert!(d.text.contains("冬季供暖"));
+        // A real Latin-1 page stays Latin-1.
+        let latin =
+            b"<html><head><title>Caf\xe9 cr\xe8me br\xfbl\xe9e \xe0 la fran\xe7aise</title></head></html>";
+        let d = decode(latin, DocKind::Html, Some("ISO-8859-1"), None, None).unwrap();
+        assert_eq!(d.encoding, "windows-1252");
+        assert!(d.text.contains("Café crème"));
     }
 
     #[test]

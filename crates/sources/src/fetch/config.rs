@@ -150,7 +150,8 @@ pub struct FetchConfig {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub cookies: BTreeMap<String, String>,
-    /// `http://host:port` or `socks5://…`; none by default.
+    /// `http://host:port` (HTTP or HTTPS proxy); none by default. Through a proxy the SSRF guard
+    /// resolves each target (and redirect hop) itself before the request.
     pub proxy: Option<String>,
     /// Lets this source reach private, loopback and link-local addresses (an intranet system of
     /// the county, a test fixture). Off by default: the SSRF guard refuses them.

@@ -55,6 +55,12 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         Some("unique local address (fc00::/7)")
     } else if (s[0] & 0xFFC0) == 0xFE80 {
         Some("link-local address (fe80::/10)")
+    } else if (s[0] & 0xFFC0) == 0xFEC0 {
+        Some("site-local address (fec0::/10)")
+    } else if s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0xFFFF && s[5] == 0 {
+        // ::ffff:0:a.b.c.d (SIIT) hides an IPv4 address.
+        v4_reason(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+            .map(|_| "SIIT-translated private or reserved address")
     } else if ip.is_multicast() {
         Some("multicast address")
     } else if s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0 {
@@ -129,6 +135,40 @@ impl Resolve for PinnedResolver {
     }
 }
 
+fn first_forbidden(host: &str, addrs: impl Iterator<Item = SocketAddr>) -> Result<(), Forbidden> {
+    for a in addrs {
+        if let Some(reason) = forbidden_reason(a.ip()) {
+            return Err(Forbidden { host: host.to_owned(), addr: a.ip(), reason });
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a URL's host name and checks every address (used when a proxy resolves the target,
+/// so our resolver never sees it). Literals are checked by [`check_literal`]; a name that does not
+/// resolve here is left to the proxy.
+pub async fn check_name(url: &url::Url) -> Result<(), Forbidden> {
+    match url.host() {
+        Some(url::Host::Domain(d)) => match tokio::net::lookup_host((d, 0)).await {
+            Ok(addrs) => first_forbidden(d, addrs),
+            Err(_) => Ok(()),
+        },
+        _ => check_literal(url),
+    }
+}
+
+/// [`check_name`] with the system resolver, blocking (for redirect hops through a proxy).
+pub fn check_name_blocking(url: &url::Url) -> Result<(), Forbidden> {
+    use std::net::ToSocketAddrs;
+    match url.host() {
+        Some(url::Host::Domain(d)) => match (d, 0).to_socket_addrs() {
+            Ok(addrs) => first_forbidden(d, addrs),
+            Err(_) => Ok(()),
+        },
+        _ => check_literal(url),
+    }
+}
+
 /// Checks a URL whose host is an IP literal (a resolver never sees those).
 pub fn check_literal(url: &url::Url) -> Result<(), Forbidden> {
     let ip = match url.host() {
@@ -171,6 +211,8 @@ mod tests {
             "::ffff:10.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a00:1",
+            "fec0::1",
+            "::ffff:0:7f00:1",
         ];
         for a in bad {
             assert!(forbidden_reason(a.parse().unwrap()).is_some(), "{a} must be refused");

@@ -70,7 +70,8 @@ impl FetchError {
             FetchError::Timeout { .. }
             | FetchError::Connect { .. }
             | FetchError::RobotsUnavailable { .. } => true,
-            FetchError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            // 418: what m.weibo.cn answers a client it throttles.
+            FetchError::Status { status, .. } => matches!(*status, 408 | 418 | 429) || *status >= 500,
             FetchError::Other { .. } => true,
             _ => false,
         }
@@ -206,6 +207,7 @@ pub struct Fetcher {
     politeness: Arc<Politeness>,
     source_id: String,
     allow_private: bool,
+    proxied: bool,
     exempt: Arc<std::collections::HashSet<String>>,
     ignore_robots_reason: Option<String>,
     max_body: u64,
@@ -230,6 +232,7 @@ impl Fetcher {
         let exempt: Arc<std::collections::HashSet<String>> =
             Arc::new(cfg.allow_private_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect());
         let exempt_literals = exempt.clone();
+        let proxied = cfg.proxy.is_some();
         let policy = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > max_redirects {
                 return attempt.error(TooManyRedirects(max_redirects));
@@ -243,6 +246,15 @@ impl Fetcher {
                 && !exempted
                 && let Err(f) = guard::check_literal(attempt.url())
             {
+                return attempt.error(f);
+            }
+            if proxied
+                && !allow_private
+                && !exempted
+                && let Err(f) = guard::check_name_blocking(attempt.url())
+            {
+                // Through a proxy, a redirect's host is resolved here (the hop is rare; the lookup
+                // blocks this worker briefly).
                 return attempt.error(f);
             }
             attempt.follow()
@@ -297,6 +309,7 @@ impl Fetcher {
             client,
             source_id: source_id.to_owned(),
             allow_private,
+            proxied: cfg.proxy.is_some(),
             exempt,
             ignore_robots_reason: cfg.ignore_robots_reason.clone(),
             max_body: cfg.max_body_bytes.unwrap_or(d.max_body_bytes),
@@ -322,7 +335,13 @@ impl Fetcher {
             }
             None => self.check_robots(url).await?,
         }
-        self.get_with_retries(url, validators, self.max_body).await
+        if self.proxied && !self.allow_private && !exempted {
+            // Through a proxy the target is resolved by the proxy, not by our resolver: check it here.
+            guard::check_name(url)
+                .await
+                .map_err(|source| FetchError::Forbidden { url: url.to_string(), source })?;
+        }
+        self.get_with_retries(url, validators, self.max_body, false).await
     }
 
     async fn get_with_retries(
@@ -330,11 +349,12 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
         max_body: u64,
+        truncate: bool,
     ) -> Result<FetchOutcome, FetchError> {
         let d = &self.politeness.defaults;
         let mut attempt = 0u32;
         loop {
-            let result = self.get_once(url, validators, max_body).await;
+            let result = self.get_once(url, validators, max_body, truncate).await;
             let err = match result {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
@@ -362,6 +382,7 @@ impl Fetcher {
         url: &Url,
         validators: Option<&Validators>,
         max_body: u64,
+        truncate: bool,
     ) -> Result<FetchOutcome, FetchError> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let gate = self.politeness.gate(&host);
@@ -405,7 +426,7 @@ impl Fetcher {
         let content_type = header_str(header::CONTENT_TYPE);
         let validators =
             Validators { etag: header_str(header::ETAG), last_modified: header_str(header::LAST_MODIFIED) };
-        let body = read_limited(resp, url, max_body).await?;
+        let body = read_limited(resp, url, max_body, truncate).await?;
         let sha256 = hex(&Sha256::digest(&body));
         Ok(FetchOutcome::Fetched(Box::new(Fetched {
             url: final_url,
@@ -454,11 +475,11 @@ impl Fetcher {
         let Ok(robots_url) = Url::parse(&format!("{origin}/robots.txt")) else {
             return Ok(RobotsRule::AllowAll);
         };
-        Ok(match self.get_with_retries(&robots_url, None, ROBOTS_MAX_BYTES).await {
+        Ok(match self.get_with_retries(&robots_url, None, ROBOTS_MAX_BYTES, true).await {
             Ok(FetchOutcome::Fetched(f)) => match texting_robots::Robot::new(ROBOTS_TOKEN, &f.body) {
                 Ok(robot) => RobotsRule::Rules(Arc::new(robot)),
-                // An unparseable file says nothing we could honour.
-                Err(_) => RobotsRule::AllowAll,
+                // A file we cannot read may disallow what we would fetch: stay away for now.
+                Err(e) => RobotsRule::Unavailable(format!("robots.txt could not be parsed: {e}")),
             },
             Ok(FetchOutcome::NotModified) => RobotsRule::AllowAll,
             // RFC 9309: a 4xx robots.txt means no restrictions; 5xx or unreachable means none may be
@@ -470,13 +491,25 @@ impl Fetcher {
     }
 }
 
-async fn read_limited(mut resp: reqwest::Response, url: &Url, limit: u64) -> Result<Bytes, FetchError> {
-    if resp.content_length().is_some_and(|n| n > limit) {
+/// Reads the body up to `limit` bytes (decompressed); beyond it, an error — or, with `truncate`
+/// (robots.txt, of which the first 500 KiB must be read), the first `limit` bytes.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    url: &Url,
+    limit: u64,
+    truncate: bool,
+) -> Result<Bytes, FetchError> {
+    if !truncate && resp.content_length().is_some_and(|n| n > limit) {
         return Err(FetchError::TooLarge { url: url.to_string(), limit });
     }
     let mut buf = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| classify(url, &e))? {
         if buf.len() as u64 + chunk.len() as u64 > limit {
+            if truncate {
+                let room = (limit as usize).saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                break;
+            }
             return Err(FetchError::TooLarge { url: url.to_string(), limit });
         }
         buf.extend_from_slice(&chunk);
@@ -529,7 +562,7 @@ pub fn parse_retry_after(v: &str, now: DateTime<Utc>) -> Option<u64> {
     Some((at.with_timezone(&Utc) - now).num_seconds().max(0) as u64)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {

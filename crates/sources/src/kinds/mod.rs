@@ -83,7 +83,7 @@ impl Ctx<'_> {
             encoding,
             policy_document: self.source.config.common.policy_documents,
             source_type: self.source.config.kind.type_name().to_owned(),
-            raw: Some(Arc::from(&fetched.body[..])),
+            raw: Some(fetched.body.clone()),
         }
     }
 

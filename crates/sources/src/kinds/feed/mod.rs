@@ -51,10 +51,29 @@ fn parser(base: Option<&str>, now: DateTime<Utc>, tz: Tz) -> feed_rs::parser::Pa
         .base_uri(base)
         .sanitize_content(false)
         .timestamp_parser(move |s| {
-            crate::dates::parse_date(s, now, tz)
-                .or_else(|| DateTime::parse_from_rfc2822(s.trim()).ok().map(|d| d.with_timezone(&Utc)))
+            // Java-made Chinese feeds write `CST` for China Standard Time (+08:00), not US Central.
+            let s = match s.trim().strip_suffix("CST") {
+                Some(head) => format!("{head}+0800"),
+                None => s.trim().to_owned(),
+            };
+            crate::dates::parse_date(&s, now, tz)
+                .or_else(|| DateTime::parse_from_rfc2822(&s).ok().map(|d| d.with_timezone(&Utc)))
         })
         .build()
+}
+
+/// feed-rs can panic on some inputs (it slices author strings at byte offsets that may fall
+/// inside a Chinese character); a panic is turned into a parse error so the entry-by-entry
+/// fallback reports only the bad entry.
+fn parse_guarded(
+    base: Option<&str>,
+    now: DateTime<Utc>,
+    tz: Tz,
+    bytes: &[u8],
+) -> Result<feed_rs::model::Feed, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser(base, now, tz).parse(bytes)))
+        .map_err(|_| "the feed parser failed on this input".to_owned())?
+        .map_err(|e| e.to_string())
 }
 
 /// Decodes and parses a feed document. `http_charset` is the response's charset parameter.
@@ -80,13 +99,12 @@ pub fn parse_feed(
     };
     let base_s = base.map(|u| u.to_string());
     let mut out = ParsedFeed { encoding: decoded.encoding, ..ParsedFeed::default() };
-    let whole = match parser(base_s.as_deref(), now, tz).parse(text.as_bytes()) {
+    let whole = match parse_guarded(base_s.as_deref(), now, tz, text.as_bytes()) {
         // A feed that parses but yields no entries although it has some is read entry by entry.
         Ok(f) if f.entries.is_empty() && ENTRY_CHUNK.is_match(&text) => {
             Err("the feed parsed but its entries did not".to_owned())
         }
-        Ok(f) => Ok(f),
-        Err(e) => Err(e.to_string()),
+        other => other,
     };
     match whole {
         Ok(feed) => {
@@ -100,7 +118,7 @@ pub fn parse_feed(
         }
         Err(whole) => {
             // Parse what can be parsed, entry by entry.
-            let is_atom = text.contains("<feed");
+            let root_tag = FEED_ROOT.find(&text).map(|m| m.as_str().to_owned());
             let chunks: Vec<&str> = ENTRY_CHUNK.find_iter(&text).map(|m| m.as_str()).collect();
             if chunks.is_empty() {
                 // A feed document with nothing in it (`<rss version="2.0"></rss>`) is an empty feed.
@@ -112,12 +130,23 @@ pub fn parse_feed(
                 return Err(format!("not a feed: {whole}"));
             }
             for (i, chunk) in chunks.iter().enumerate() {
-                let doc = if is_atom {
-                    format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>x</title>{chunk}</feed>")
-                } else {
-                    format!("<rss version=\"2.0\"><channel><title>x</title>{chunk}</channel></rss>")
+                // Wrap the entry in the original root start tag, so its namespaces still apply.
+                let is_atom = chunk.trim_start().get(..6).is_some_and(|s| s.eq_ignore_ascii_case("<entry"));
+                let doc = match (&root_tag, is_atom) {
+                    (Some(root), true) if root.to_ascii_lowercase().starts_with("<feed") => {
+                        format!("{root}<title>x</title>{chunk}</feed>")
+                    }
+                    (_, true) => {
+                        format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>x</title>{chunk}</feed>")
+                    }
+                    (Some(root), false) if root.to_ascii_lowercase().starts_with("<rss") => {
+                        format!("{root}<channel><title>x</title>{chunk}</channel></rss>")
+                    }
+                    (_, false) => {
+                        format!("<rss version=\"2.0\"><channel><title>x</title>{chunk}</channel></rss>")
+                    }
                 };
-                match parser(base_s.as_deref(), now, tz).parse(doc.as_bytes()) {
+                match parse_guarded(base_s.as_deref(), now, tz, doc.as_bytes()) {
                     Ok(f) => {
                         for e in f.entries {
                             match entry(e, base) {
@@ -223,11 +252,17 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &FeedConfig, mut cursor: Cursor) ->
                     item.published_at = item.published_at.or(x.published_at);
                     item.author = item.author.or(x.author);
                     item.raw_sha256 = page.sha256.clone();
-                    item.raw = Some(std::sync::Arc::from(&page.body[..]));
+                    item.raw = Some(page.body.clone());
                     item.encoding = Some(decoded.encoding);
                 }
+                Err(err) if err.is_transient() => {
+                    // Not marked seen: the next poll fetches the article again.
+                    poll.issues
+                        .push(Issue { at: link.to_string(), reason: format!("{err}; retried next poll") });
+                    continue;
+                }
                 Err(err) => {
-                    // Keep the entry as the feed gave it; the article can be fetched another time.
+                    // The page will not come: keep the entry as the feed gave it.
                     poll.issues.push(Issue { at: link.to_string(), reason: err.to_string() });
                 }
             }

@@ -113,3 +113,23 @@ fetch = {{ allow_private_addresses = true }}
     assert_eq!(p3.items.len(), 1);
     assert_eq!(p3.items[0].title, "新条目");
 }
+
+#[test]
+fn author_strings_that_upset_the_feed_parser_cost_one_entry_at_most() {
+    let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<managingEditor>news@xinyuan.gov.cn（新源县融媒体中心）</managingEditor>
+<item><title>新源县召开供暖会议</title><link>http://a.example/1</link><author>张三（zhangsan@example.com）</author></item>
+<item><title>那拉提镇道路除雪</title><link>http://a.example/2</link></item>
+</channel></rss>"#;
+    let f = parse_feed(rss.as_bytes(), None, None, None, now(), chrono_tz::Asia::Shanghai).unwrap();
+    let titles: Vec<&str> = f.entries.iter().map(|e| e.title.as_str()).collect();
+    assert!(titles.contains(&"那拉提镇道路除雪"), "{titles:?} {:?}", f.issues);
+}
+
+#[test]
+fn cst_means_china_standard_time() {
+    let rss = r#"<rss version="2.0"><channel><title>t</title><item><title>x</title><link>http://a.example/1</link>
+<pubDate>Fri, 14 Apr 2017 10:20:00 CST</pubDate></item></channel></rss>"#;
+    let f = parse_feed(rss.as_bytes(), None, None, None, now(), chrono_tz::Asia::Shanghai).unwrap();
+    assert_eq!(f.entries[0].published_at, Some(Utc.with_ymd_and_hms(2017, 4, 14, 2, 20, 0).unwrap()));
+}

@@ -9,6 +9,7 @@ mod tests;
 
 use futures_util::StreamExt;
 use scraper::{ElementRef, Html};
+use sha2::Digest;
 use url::Url;
 use yuqing_core::{Cursor, Issue, Item, Poll, SourceError};
 
@@ -25,6 +26,11 @@ pub struct Listed {
     pub title: String,
     pub date: Option<chrono::DateTime<chrono::Utc>>,
     pub body: Option<String>,
+    /// What the cursor remembers: the canonical URL, or — for a list that carries the text and
+    /// gives an item no link of its own — the list URL plus a hash of the item's text.
+    pub key: String,
+    /// The item has a page of its own (`url` is not just the list page).
+    pub own_page: bool,
 }
 
 /// Reads a list page: its entries, the next page's URL, and problems with single entries.
@@ -47,12 +53,19 @@ pub(crate) fn read_list(
             (None, _) => default_link.as_ref().and_then(|s| item.select(s).next()),
         };
         let href = link_el.and_then(|a| a.value().attr("href"));
-        let Some(url) = href.and_then(|h| canon::resolve(base, h)) else {
-            issues.push(Issue {
-                at: format!("{base} item {}", i + 1),
-                reason: "no usable link in the item".into(),
-            });
-            continue;
+        let own =
+            href.and_then(|h| canon::resolve(base, h)).filter(|u| canon::canonical(base).as_ref() != Some(u));
+        let (url, own_page) = match own {
+            Some(u) => (u, true),
+            // A list that carries the text needs no link (message boards link `#msg-12`).
+            None if sel.body.is_some() => (base.clone(), false),
+            None => {
+                issues.push(Issue {
+                    at: format!("{base} item {}", i + 1),
+                    reason: "no usable link in the item".into(),
+                });
+                continue;
+            }
         };
         let text_of = |e: ElementRef<'_>| clean_inline(&e.text().collect::<String>());
         let title = sel
@@ -75,7 +88,13 @@ pub(crate) fn read_list(
                 .collect::<Vec<_>>()
                 .join("\n")
         });
-        out.push(Listed { url, title, date, body });
+        let key = if own_page {
+            url.to_string()
+        } else {
+            let text = format!("{title}\u{1f}{date:?}\u{1f}{}", body.as_deref().unwrap_or(""));
+            format!("{base}#item-{}", &crate::fetch::hex(&sha2::Sha256::digest(text.as_bytes()))[..16])
+        };
+        out.push(Listed { url, title, date, body, key, own_page });
     }
     let next = sel
         .next_page
@@ -91,6 +110,10 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
     let mut poll = Poll::default();
     let mut fresh: Vec<(Listed, std::sync::Arc<crate::fetch::Fetched>)> = Vec::new();
     let mut page_url = Some(first.clone());
+    // Until every new item is collected, the list's old validators are kept, so a `304` cannot
+    // hide items that still have to be fetched.
+    let old_validators = cursor.validators.get(first.as_str()).cloned();
+    let mut incomplete = false;
     let mut page_no = 1u32;
     while let Some(url) = page_url.take() {
         poll.requests += 1;
@@ -107,6 +130,7 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
                 Ok(f) => f,
                 Err(e) => {
                     poll.issues.push(Issue { at: url.to_string(), reason: e.to_string() });
+                    incomplete = true;
                     break;
                 }
             }
@@ -133,18 +157,26 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
             poll.issues.push(Issue { at: url.to_string(), reason: what });
             break;
         }
-        let mut saw_old = false;
+        // Paging stops at the boundary between new and already-collected items: a seen item that
+        // follows a new one on the page, or a page with nothing new. Seen items *above* the new
+        // ones (pinned 置顶 posts) are not a boundary.
+        let (mut new_on_page, mut boundary) = (0usize, false);
         for l in listed {
-            let key = l.url.to_string();
-            if cursor.has_seen(&key) || fresh.iter().any(|(f, _)| f.url == l.url) {
-                saw_old = true;
+            if fresh.iter().any(|(f, _)| f.key == l.key) {
+                continue; // the same link twice in one poll
+            }
+            if cursor.has_seen(&l.key) {
+                boundary |= new_on_page > 0;
                 continue;
             }
+            new_on_page += 1;
             if fresh.len() < cfg.max_items {
                 fresh.push((l, fetched.clone()));
+            } else {
+                incomplete = true;
             }
         }
-        if saw_old || fresh.len() >= cfg.max_items || page_no >= cfg.max_pages {
+        if boundary || new_on_page == 0 || fresh.len() >= cfg.max_items || page_no >= cfg.max_pages {
             break;
         }
         page_no += 1;
@@ -158,16 +190,16 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
     if sel.body.is_some() {
         // The list carries the text: no article pages.
         for (l, page) in fresh {
-            let key = l.url.to_string();
-            let mut item = ctx.item(key.clone(), &page, None);
+            let mut item = ctx.item(l.key.clone(), &page, None);
             item.title = l.title;
             item.body = l.body.unwrap_or_default();
-            item.url = Some(key.clone());
+            item.url = l.own_page.then(|| l.url.to_string());
             item.published_at = l.date;
-            cursor.mark_seen(&key);
+            cursor.mark_seen(&l.key);
             cursor.note_published(item.published_at);
             poll.items.push(item);
         }
+        restore_validators(&mut cursor, &first, old_validators, incomplete);
         poll.cursor = cursor;
         return Ok(poll);
     }
@@ -189,23 +221,51 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
         match r {
             Ok((item, warning)) => {
                 poll.issues.extend(warning);
-                cursor.mark_seen(l.url.as_str());
+                cursor.mark_seen(&l.key);
                 cursor.note_published(item.published_at);
                 poll.items.push(item);
             }
-            Err(issue) => poll.issues.push(issue),
+            Err((issue, transient)) => {
+                poll.issues.push(issue);
+                if transient {
+                    // Fetched again next poll.
+                    incomplete = true;
+                } else {
+                    // A page that is gone (404, robots.txt) is not asked for on every poll.
+                    cursor.mark_seen(&l.key);
+                }
+            }
         }
     }
+    restore_validators(&mut cursor, &first, old_validators, incomplete);
     poll.cursor = cursor;
     Ok(poll)
 }
 
-type ArticleResult = Result<(Item, Option<Issue>), Issue>;
+fn restore_validators(
+    cursor: &mut Cursor,
+    first: &Url,
+    old: Option<yuqing_core::Validators>,
+    incomplete: bool,
+) {
+    if incomplete {
+        match old {
+            Some(v) => cursor.validators.insert(first.to_string(), v),
+            None => cursor.validators.remove(first.as_str()),
+        };
+    }
+}
+
+/// An item (with a warning), or an issue and whether the failure is transient.
+type ArticleResult = Result<(Item, Option<Issue>), (Issue, bool)>;
 
 /// One article page; a configured body selector that matched nothing is reported beside the item
 /// (whose text then comes from generic extraction, so nothing is lost).
 async fn article(ctx: &Ctx<'_>, l: &Listed, sel: Option<&extract::ArticleSelectors>) -> ArticleResult {
-    let page = ctx.get(&l.url).await.map_err(|e| Issue { at: l.url.to_string(), reason: e.to_string() })?;
+    let page = ctx
+        .get(&l.url)
+        .await
+        .map_err(|e| (Issue { at: l.url.to_string(), reason: e.to_string() }, e.is_transient()))?;
     let decoded = ctx.decode_html(&page);
     let (x, body_missed) = {
         let doc = Html::parse_document(&decoded.text);

@@ -77,10 +77,11 @@ async fn list_pages_articles_and_paging_stop_at_seen_items() {
     assert!(first.body.contains("冬季供暖") && !first.body.contains("版权所有"), "{}", first.body);
     assert!(first.published_at.is_some());
 
-    // A new item on page 1: the next poll takes it and stops paging at the first seen item.
+    // A new item on page 1 under a pinned old one: the next poll takes it and stops paging at the
+    // first seen item after it.
     s.route(
         "/news/index.html",
-        Reply::html(list_page(&[(5, "新消息"), (1, "供暖会议"), (2, "道路除雪")], Some("index_2.html"))),
+        Reply::html(list_page(&[(2, "道路除雪"), (5, "新消息"), (1, "供暖会议")], Some("index_2.html"))),
     );
     s.route("/news/5.html", Reply::html(article(5, "新消息")));
     let before = s.hits("/news/index_2.html");
@@ -105,16 +106,28 @@ async fn a_failing_article_is_reported_and_retried_next_time() {
     let s = FixtureServer::start().await;
     s.route("/news/index.html", Reply::html(list_page(&[(1, "供暖会议"), (2, "道路除雪")], None)));
     s.route("/news/1.html", Reply::html(article(1, "供暖会议")));
-    s.route("/news/2.html", Reply::status(404));
+    s.route("/news/2.html", Reply::status(503));
     let src = source_from(&config(&format!("http://{}", s.addr), ""));
     let p = src.poll(Cursor::default(), now()).await.unwrap();
     assert_eq!(p.items.len(), 1);
     assert_eq!(p.issues.len(), 1, "{:?}", p.issues);
-    assert!(p.issues[0].reason.contains("404"));
+    assert!(p.issues[0].reason.contains("503"));
     s.route("/news/2.html", Reply::html(article(2, "道路除雪")));
     let p2 = src.poll(p.cursor, now()).await.unwrap();
     assert_eq!(p2.items.len(), 1, "the failed article is not lost");
     assert_eq!(p2.items[0].title, "道路除雪");
+
+    // A page that is gone (404) is reported once and not asked for again.
+    s.route(
+        "/news/index.html",
+        Reply::html(list_page(&[(3, "医保窗口"), (1, "供暖会议"), (2, "道路除雪")], None)),
+    );
+    s.route("/news/3.html", Reply::status(404));
+    let p3 = src.poll(p2.cursor, now()).await.unwrap();
+    assert_eq!((p3.items.len(), p3.issues.len()), (0, 1));
+    let p4 = src.poll(p3.cursor, now()).await.unwrap();
+    assert_eq!((p4.items.len(), p4.issues.len()), (0, 0));
+    assert_eq!(s.hits("/news/3.html?from=list"), 1);
 }
 
 #[tokio::test]

@@ -103,6 +103,19 @@ pub struct Expand {
     pub text: String,
 }
 
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 fn p(s: &str) -> String {
     s.to_owned()
 }
@@ -179,21 +192,24 @@ impl JsonApiConfig {
         self.next_cursor.clone().or_else(|| self.preset.and_then(Preset::next_cursor))
     }
 
-    /// The URL of one page.
+    /// The URL of one page. Placeholders are checked on the template; the cursor (which may hold
+    /// `+`, `&`, `=` or braces) is percent-encoded and substituted last.
     pub fn page_url(&self, page: u32, cursor: Option<&str>) -> Result<url::Url, String> {
-        let mut s = self.url.replace("{page}", &page.to_string()).replace("{cursor}", cursor.unwrap_or(""));
+        let mut s = self.url.replace("{page}", &page.to_string());
         for (k, v) in &self.vars {
             s = s.replace(&format!("{{{k}}}"), v);
         }
-        if let Some(start) = s.find('{')
-            && s[start..].contains('}')
+        let unresolved = s.replace("{cursor}", "");
+        if let Some(start) = unresolved.find('{')
+            && let Some(len) = unresolved[start..].find('}')
         {
             return Err(format!(
                 "url {:?}: placeholder {} has no value in vars",
                 self.url,
-                &s[start..=s[start..].find('}').map_or(start, |e| start + e)]
+                &unresolved[start..=start + len]
             ));
         }
+        let s = s.replace("{cursor}", &encode_component(cursor.unwrap_or("")));
         let u = url::Url::parse(&s).map_err(|e| format!("url {s:?}: {e}"))?;
         if !matches!(u.scheme(), "http" | "https") {
             return Err(format!("url {s:?}: only http and https are fetched"));

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
+use sha2::Digest;
 use yuqing_core::{Cursor, Engagement, Issue, Poll, SourceError};
 
 pub use config::{Expand, JsonApiConfig, Mapping, OkCheck, OneOrMany, Preset};
@@ -28,11 +29,45 @@ pub struct Mapped {
     pub text: String,
     pub author: Option<String>,
     pub author_verified_type: Option<i64>,
+    /// The element as published, with every `user`/`author` object reduced to the screen name
+    /// and verification type: the evidence kept for the item (never an author's profile).
+    pub raw: Vec<u8>,
     pub published_at: Option<DateTime<Utc>>,
     pub url: Option<String>,
     pub engagement: Engagement,
     /// The element asks for its full text (`expand.when` was true).
     pub truncated: bool,
+}
+
+/// The element with `user`/`author`/`member` objects reduced to what is kept of a person.
+fn redacted(el: &Value) -> Vec<u8> {
+    fn strip(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| match (k.as_str(), v) {
+                        ("user" | "author" | "member", Value::Object(person)) => {
+                            let kept = person
+                                .iter()
+                                .filter(|(k, _)| {
+                                    matches!(
+                                        k.as_str(),
+                                        "screen_name" | "verified_type" | "name" | "nickname" | "uname"
+                                    )
+                                })
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect();
+                            (k.clone(), Value::Object(kept))
+                        }
+                        _ => (k.clone(), strip(v)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(strip).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::to_vec(&strip(el)).unwrap_or_default()
 }
 
 fn as_string(v: &Value) -> Option<String> {
@@ -85,8 +120,10 @@ pub fn map_response(doc: &Value, m: &Mapping, now: DateTime<Utc>, tz: Tz) -> (Ve
     let mut out = Vec::new();
     let mut issues = Vec::new();
     let mut seen_ids = HashSet::new();
-    let mut seen_texts = HashSet::new();
-    for items_ptr in m.items.all() {
+    // (array, author, text): the same comment returned by two endpoints (hot and latest) is one
+    // comment; within one array, equal texts (转发微博, 分享图片) are different posts.
+    let mut seen_texts: HashSet<(usize, Option<String>, String)> = HashSet::new();
+    for (array_no, items_ptr) in m.items.all().into_iter().enumerate() {
         let Some(arr) = doc.pointer(items_ptr).and_then(Value::as_array) else { continue };
         for (i, el) in arr.iter().enumerate() {
             if let Some(f) = &m.filter
@@ -113,21 +150,28 @@ pub fn map_response(doc: &Value, m: &Mapping, now: DateTime<Utc>, tz: Tz) -> (Ve
                 continue;
             }
             let author = m.author.as_ref().and_then(|p| el.pointer(p)).and_then(as_string);
-            if !seen_ids.insert(id.clone()) || !seen_texts.insert((author.clone(), text.clone())) {
+            if !seen_ids.insert(id.clone()) {
                 continue;
             }
+            if seen_texts.iter().any(|(n, a, t)| *n != array_no && *a == author && *t == text) {
+                continue;
+            }
+            seen_texts.insert((array_no, author.clone(), text.clone()));
             let url = m
                 .url
                 .as_ref()
                 .and_then(|p| el.pointer(p))
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .or_else(|| m.url_template.as_ref().map(|t| t.replace("{id}", &id)))
+                .or_else(|| {
+                    m.url_template.as_ref().map(|t| t.replace("{id}", &config::encode_component(&id)))
+                })
                 .and_then(|u| url::Url::parse(&u).ok())
                 .and_then(|u| canon::canonical(&u))
                 .map(|u| u.to_string());
             let count = |p: &Option<String>| p.as_ref().and_then(|p| el.pointer(p)).and_then(as_count);
             out.push(Mapped {
+                raw: redacted(el),
                 id,
                 title,
                 text,
@@ -231,6 +275,8 @@ pub(crate) async fn poll(
                 continue;
             }
             let mut item = ctx.item(key.clone(), &fetched, None);
+            item.raw_sha256 = crate::fetch::hex(&sha2::Sha256::digest(&x.raw));
+            item.raw = Some(bytes::Bytes::from(x.raw));
             item.title = x.title;
             item.body = x.text;
             item.url = x.url;
@@ -246,7 +292,12 @@ pub(crate) async fn poll(
                     Ok(full) if !full.is_empty() => item.body = full,
                     Ok(_) => {}
                     Err(reason) => {
-                        poll.issues.push(Issue { at: key.clone(), reason: format!("full text: {reason}") })
+                        // Not marked seen: the next poll tries the full text again.
+                        poll.issues.push(Issue {
+                            at: key.clone(),
+                            reason: format!("full text: {reason}; retried next poll"),
+                        });
+                        continue;
                     }
                 }
             }
@@ -268,7 +319,8 @@ pub(crate) async fn poll(
 }
 
 async fn expand(ctx: &Ctx<'_>, e: &Expand, id: &str) -> Result<String, String> {
-    let url = url::Url::parse(&e.url.replace("{id}", id)).map_err(|x| x.to_string())?;
+    let url =
+        url::Url::parse(&e.url.replace("{id}", &config::encode_component(id))).map_err(|x| x.to_string())?;
     let f = ctx.get(&url).await.map_err(|x| x.to_string())?;
     let doc = parse_json(&f.body, f.charset().as_deref())?;
     Ok(doc.pointer(&e.text).and_then(Value::as_str).map(fragment_text).unwrap_or_default())

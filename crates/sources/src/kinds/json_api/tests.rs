@@ -146,3 +146,27 @@ async fn api_error_answer_is_transient() {
     assert!(err.is_transient());
     assert!(err.to_string().contains("请求过于频繁"), "{err}");
 }
+
+#[test]
+fn equal_texts_of_one_account_are_different_posts() {
+    let doc = json!({"ok": 1, "data": {"cards": [post("1", "刚刚", "转发微博", false), post("2", "刚刚", "转发微博", false)]}});
+    let (items, _) = map_response(&doc, &Preset::WeiboContainer.mapping(), now(), chrono_tz::Asia::Shanghai);
+    assert_eq!(items.len(), 2);
+    let raw = String::from_utf8(items[0].raw.clone()).unwrap();
+    assert!(
+        raw.contains("新源发布") && !raw.contains("followers_count") && !raw.contains("description"),
+        "{raw}"
+    );
+}
+
+#[test]
+fn cursors_are_escaped_and_placeholders_checked_on_the_template() {
+    let toml = weibo_config("http://a.example");
+    let cfg = crate::config::parse(&[("t.toml".into(), toml)]).unwrap();
+    let crate::config::KindConfig::JsonApi(j) = &cfg.sources[0].kind else { panic!() };
+    let u = j.page_url(1, Some("ab+/c={\"o\":2}&x")).unwrap();
+    assert!(u.as_str().ends_with("since_id=ab%2B%2Fc%3D%7B%22o%22%3A2%7D%26x"), "{u}");
+    let mut bad = (**j).clone();
+    bad.url = "http://a.example/{nope}?p={page}".into();
+    assert!(bad.page_url(1, None).unwrap_err().contains("{nope}"));
+}
