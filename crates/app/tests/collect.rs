@@ -1,35 +1,11 @@
 //! End-to-end tests of `yuqing extract`, `yuqing crawl --once` and `yuqing eval extract` against
 //! files and a fixture HTTP server on 127.0.0.1 (nothing here touches the internet).
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use common::{root, text, yuqing};
 
 use yuqing_testkit::{FixtureServer, Reply};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn yuqing(args: &[&str], stdin: Option<&str>, cwd: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_yuqing"))
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn yuqing");
-    if let Some(s) = stdin {
-        child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 const PAGE: &str = "<html><head><meta charset=gb2312><title>新源县开展冬季供暖专项检查_新源县人民政府</title></head><body>\
 <div class=nav><a href=/>首页</a></div><h1>新源县开展冬季供暖专项检查</h1><p>发布时间：2026-11-20 10:30</p>\

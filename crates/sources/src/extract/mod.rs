@@ -463,34 +463,7 @@ fn header_date(
 
 /// The page's visible text, block by block (never script, style or hidden parts).
 pub fn visible_text(doc: &Html) -> String {
-    let root = doc.root_element();
-    let mut out = String::new();
-    let mut skip = 0usize;
-    for edge in root.traverse() {
-        match edge {
-            Edge::Open(node) => match node.value() {
-                Node::Element(e) => {
-                    if skip > 0 || SKIP.contains(&e.name()) || is_hidden(e) {
-                        skip += 1;
-                    } else if BREAKS.contains(&e.name()) {
-                        out.push('\n');
-                    }
-                }
-                Node::Text(t) if skip == 0 => out.push_str(t),
-                _ => {}
-            },
-            Edge::Close(node) => {
-                if let Node::Element(e) = node.value() {
-                    if skip > 0 {
-                        skip -= 1;
-                    } else if BREAKS.contains(&e.name()) {
-                        out.push('\n');
-                    }
-                }
-            }
-        }
-    }
-    tidy_lines(&out)
+    text_blocks(doc.root_element(), None)
 }
 
 /// Collapses whitespace inside lines and drops empty lines.
@@ -604,21 +577,24 @@ fn generic_body(doc: &Html, a: &Analysis) -> (String, bool, Option<NodeId>) {
 /// The text of `root`, block by block. With `prune`, link lists, furniture and blocks whose
 /// class/id mark them as comments, sharing or related links are left out.
 fn block_text(root: ElementRef<'_>, a: &Analysis, prune: bool) -> String {
+    text_blocks(root, prune.then_some(a))
+}
+
+/// The text under `root`, a line per block; script, style and hidden parts never, and with
+/// `prune` the blocks [`junk`] or [`furniture_heading`] reject neither.
+fn text_blocks(root: ElementRef<'_>, prune: Option<&Analysis>) -> String {
     let mut out = String::new();
     let mut skip = 0usize;
     for edge in root.traverse() {
         match edge {
             Edge::Open(node) => match node.value() {
                 Node::Element(e) => {
-                    if skip > 0 || SKIP.contains(&e.name()) || is_hidden(e) {
+                    let pruned = prune.is_some_and(|a| {
+                        node.id() != root.id() && (junk(node.id(), e, a) || furniture_heading(node))
+                    });
+                    if skip > 0 || SKIP.contains(&e.name()) || is_hidden(e) || pruned {
                         skip += 1;
-                        continue;
-                    }
-                    if prune && node.id() != root.id() && (junk(node.id(), e, a) || furniture_heading(node)) {
-                        skip += 1;
-                        continue;
-                    }
-                    if BREAKS.contains(&e.name()) {
+                    } else if BREAKS.contains(&e.name()) {
                         out.push('\n');
                     }
                 }
@@ -639,14 +615,15 @@ fn block_text(root: ElementRef<'_>, a: &Analysis, prune: bool) -> String {
     tidy_lines(&out)
 }
 
-/// Drops trailing lines that are short and carry no sentence punctuation (recommendation lists,
-/// counters, share buttons that follow an article inside its container); closing lines such as
-/// `责任编辑：…` are kept.
+/// A block that opens with a furniture heading (热门推荐, 相关新闻…).
 fn furniture_heading(node: ego_tree::NodeRef<'_, Node>) -> bool {
     let is_block = node.value().as_element().is_some_and(|e| !INLINE.contains(&e.name()) && e.name() != "p");
     is_block && FURNITURE_HEADING.is_match(&leading_text(node, 12))
 }
 
+/// Drops trailing lines that are short and carry no sentence punctuation (recommendation lists,
+/// counters, share buttons that follow an article inside its container); closing lines such as
+/// `责任编辑：…` are kept.
 fn trim_tail(body: &str) -> String {
     let lines: Vec<&str> = body.lines().collect();
     let mut end = lines.len();

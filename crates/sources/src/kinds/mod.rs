@@ -107,6 +107,31 @@ impl Ctx<'_> {
         }
     }
 
+    /// One page of a paged list: the first is fetched conditionally and its failure fails the
+    /// poll; a later page's failure is reported in `poll` and ends the paging (None either way
+    /// when there is nothing to read).
+    pub async fn page(
+        &self,
+        url: &url::Url,
+        first: bool,
+        cursor: &mut Cursor,
+        poll: &mut Poll,
+    ) -> Result<Option<Box<Fetched>>, SourceError> {
+        poll.requests += 1;
+        if first {
+            let f = self.get_conditional(url, cursor).await?;
+            poll.not_modified += u32::from(f.is_none());
+            return Ok(f);
+        }
+        match self.get(url).await {
+            Ok(f) => Ok(Some(f)),
+            Err(e) => {
+                poll.issues.push(yuqing_core::Issue { at: url.to_string(), reason: e.to_string() });
+                Ok(None)
+            }
+        }
+    }
+
     pub async fn get(&self, url: &url::Url) -> Result<Box<Fetched>, FetchError> {
         match self.fetcher().get(url, None).await? {
             FetchOutcome::Fetched(f) => Ok(f),

@@ -116,24 +116,10 @@ pub(crate) async fn poll(ctx: &Ctx<'_>, cfg: &HtmlConfig, mut cursor: Cursor) ->
     let mut incomplete = false;
     let mut page_no = 1u32;
     while let Some(url) = page_url.take() {
-        poll.requests += 1;
-        let fetched = if page_no == 1 {
-            match ctx.get_conditional(&url, &mut cursor).await? {
-                Some(f) => f,
-                None => {
-                    poll.not_modified += 1;
-                    break;
-                }
-            }
-        } else {
-            match ctx.get(&url).await {
-                Ok(f) => f,
-                Err(e) => {
-                    poll.issues.push(Issue { at: url.to_string(), reason: e.to_string() });
-                    incomplete = true;
-                    break;
-                }
-            }
+        let Some(fetched) = ctx.page(&url, page_no == 1, &mut cursor, &mut poll).await? else {
+            // Not modified, or a later page failed (reported; its items wait for the next poll).
+            incomplete |= page_no > 1;
+            break;
         };
         let fetched: std::sync::Arc<crate::fetch::Fetched> = fetched.into();
         let decoded = ctx.decode_html(&fetched);

@@ -216,23 +216,8 @@ pub(crate) async fn poll(
     for page in cfg.page_start..cfg.page_start.saturating_add(cfg.max_pages) {
         let url =
             cfg.page_url(page, page_cursor.as_deref()).map_err(|reason| SourceError::Permanent { reason })?;
-        poll.requests += 1;
-        let fetched = if page == cfg.page_start {
-            match ctx.get_conditional(&url, &mut cursor).await? {
-                Some(f) => f,
-                None => {
-                    poll.not_modified += 1;
-                    break;
-                }
-            }
-        } else {
-            match ctx.get(&url).await {
-                Ok(f) => f,
-                Err(e) => {
-                    poll.issues.push(Issue { at: url.to_string(), reason: e.to_string() });
-                    break;
-                }
-            }
+        let Some(fetched) = ctx.page(&url, page == cfg.page_start, &mut cursor, &mut poll).await? else {
+            break;
         };
         let doc = match parse_json(&fetched.body, fetched.charset().as_deref()) {
             Ok(d) => d,
