@@ -329,17 +329,18 @@ impl Fetcher {
             guard::check_literal(url)
                 .map_err(|source| FetchError::Forbidden { url: url.to_string(), source })?;
         }
+        if self.proxied && !self.allow_private && !exempted {
+            // Through a proxy the target is resolved by the proxy, not by our resolver: check it
+            // here, before anything (robots.txt included) is requested from the host.
+            guard::check_name(url)
+                .await
+                .map_err(|source| FetchError::Forbidden { url: url.to_string(), source })?;
+        }
         match &self.ignore_robots_reason {
             Some(reason) => {
                 tracing::info!(source_id = %self.source_id, %url, reason = %reason, "robots.txt ignored for this source")
             }
             None => self.check_robots(url).await?,
-        }
-        if self.proxied && !self.allow_private && !exempted {
-            // Through a proxy the target is resolved by the proxy, not by our resolver: check it here.
-            guard::check_name(url)
-                .await
-                .map_err(|source| FetchError::Forbidden { url: url.to_string(), source })?;
         }
         self.get_with_retries(url, validators, self.max_body, false).await
     }

@@ -287,3 +287,14 @@ fn retry_after_formats() {
     assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(60));
     assert_eq!(parse_retry_after("soon", now), None);
 }
+
+#[tokio::test]
+async fn through_a_proxy_private_targets_are_refused_before_any_request() {
+    // The "proxy" is the fixture server itself: nothing may reach it for a private target.
+    let s = server().await;
+    let cfg = FetchConfig { proxy: Some(s.url("")), ..FetchConfig::default() };
+    let f = Fetcher::new("proxied", &cfg, Politeness::new(quick_defaults()).unwrap()).unwrap();
+    let err = body_of(&f, &Url::parse("http://localhost/admin").unwrap()).await.unwrap_err();
+    assert!(matches!(err, FetchError::Forbidden { .. }), "{err}");
+    assert!(s.log().is_empty(), "nothing went through the proxy: {:?}", s.log());
+}
