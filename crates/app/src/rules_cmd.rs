@@ -223,6 +223,9 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     for (path, text) in &res.config.files {
         if !path.starts_with("rules/") {
             let p = args.out.join(path);
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            }
             std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
         }
     }

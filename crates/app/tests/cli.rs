@@ -100,3 +100,27 @@ fn missing_input_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("cannot open no-such-file.jsonl"));
 }
+
+#[test]
+fn rules_synth_writes_a_configuration_that_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synth");
+    let r = yuqing(
+        &[
+            "rules",
+            "synth",
+            "--input",
+            "crates/app/tests/fixtures/posts.jsonl",
+            "--topics",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &root(),
+    );
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert!(out.join("sources").is_dir(), "every configuration file is copied, folders included");
+    let r = yuqing(&["--config", out.to_str().unwrap(), "rules", "check"], None, &root());
+    assert!(r.status.success(), "{}", text(&r.stderr));
+}

@@ -5,7 +5,11 @@
 //! whether trying again later can help. The runtime (a later layer) owns scheduling, storing the cursor
 //! in the same transaction as the items, and health.
 //!
+//! Storage: the [`store::Store`] trait, implemented for SQLite and PostgreSQL by the `store` crate.
+//!
 //! This crate must not depend on any adapter (no HTTP, database or search library) and does no IO.
+
+pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;

@@ -1,0 +1,140 @@
+//! The store interface: the system of record that ingestion writes and every other part reads.
+//! Implemented for SQLite and PostgreSQL by the `store` crate; no database type crosses it.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::{Cursor, Item};
+
+/// A post ready to store: the collected item plus what ingestion computed from it.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub item: Item,
+    /// SHA-256 (hex) of the normalised title and body: equal hashes are exact duplicates.
+    pub content_hash: String,
+    /// 64-bit SimHash of the normalised text: a small Hamming distance is a near-duplicate.
+    pub simhash: u64,
+    pub lang: Option<String>,
+    /// `(analyzer version, analysis JSON)`, stored beside the post so it can be recomputed later.
+    pub analysis: Option<(String, String)>,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    /// New posts.
+    pub inserted: u64,
+    /// Items with the text of a stored post (another source's copy): not stored again; the
+    /// original's repost count grows.
+    pub duplicates: u64,
+    /// Stored, linked to the near-identical original they repeat (its repost count grows).
+    pub near_duplicates: u64,
+    /// Items this store already had from the same source (a batch ingested twice).
+    pub already_stored: u64,
+}
+
+impl IngestReport {
+    pub fn add(&mut self, o: IngestReport) {
+        self.inserted += o.inserted;
+        self.duplicates += o.duplicates;
+        self.near_duplicates += o.near_duplicates;
+        self.already_stored += o.already_stored;
+    }
+}
+
+/// A source a worker holds until `lease_until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub source_id: String,
+    pub cursor: Cursor,
+    /// The source's health as stored (JSON; the collection layer owns its shape).
+    pub health: String,
+    pub lease_until: DateTime<Utc>,
+}
+
+/// How long SimHash neighbours are looked for: reposts come within days, not years.
+pub const NEAR_DUPLICATE_WINDOW_DAYS: i64 = 7;
+/// Hamming distance at or below which two posts are near-duplicates.
+pub const NEAR_DUPLICATE_DISTANCE: u32 = 3;
+
+/// Why a store operation failed; never a driver type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or is busy: try again later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The worker's lease on the source ran out and another worker may hold it: its results are
+    /// not committed (the other worker will collect them).
+    #[error("lease on source {0} was lost")]
+    LeaseLost(String),
+    /// Stored data that cannot be read back (a bad JSON column, an impossible value).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// Anything else the database refused.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// The system of record. Every method is one transaction.
+pub trait Store: Send + Sync {
+    /// Applies pending migrations.
+    fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Makes sure each `(id, kind)` source exists (new ones are due at `now`); existing ones keep
+    /// their cursor, health and schedule.
+    fn register_sources(
+        &self,
+        sources: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Claims up to `limit` sources due at `now` whose lease is free or expired, for `lease_secs`.
+    /// Two workers never hold the same source at once.
+    fn claim_due(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_secs: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
+
+    /// In one transaction: stores the posts of a poll, the source's new cursor and health and its
+    /// next due time, and releases the lease. Refused with `LeaseLost` (nothing written) when
+    /// `worker` no longer holds the source.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_poll(
+        &self,
+        worker: &str,
+        source_id: &str,
+        posts: &[NewPost],
+        cursor: &Cursor,
+        health: &str,
+        next_due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<IngestReport, StoreError>> + Send;
+
+    /// Stores posts that came without a polled source (push API, file import).
+    fn ingest(
+        &self,
+        posts: &[NewPost],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<IngestReport, StoreError>> + Send;
+
+    /// The stored cursor of a source.
+    fn cursor(&self, source_id: &str) -> impl Future<Output = Result<Option<Cursor>, StoreError>> + Send;
+
+    /// Posts stored (originals and near-duplicates; exact duplicates are not posts).
+    fn count_posts(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Every `(source, item)` ingested, sorted.
+    fn item_keys(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Retention: bodies, titles, author handles and evidence of posts fetched before `cutoff`
+    /// are purged (the row, its hashes and analysis stay). Returns how many posts were purged.
+    fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}

@@ -1,0 +1,472 @@
+//! The store: [`yuqing_core::store::Store`] for SQLite (the embedded default: WAL, `busy_timeout`,
+//! one writer) and PostgreSQL (several processes sharing the work), through sqlx's `Any` driver
+//! with runtime-checked queries, so the release build needs no database. Times are Unix
+//! milliseconds in both dialects and placeholders are `$N` (both accept them); the few statements
+//! that differ (source claims) are chosen by [`Backend`]. Migrations for each dialect live in
+//! `migrations/sqlite` and `migrations/postgres` with the same versions and are embedded.
+//!
+//! `sqlx::Error` never leaves this crate: every error becomes a [`StoreError`].
+
+use std::str::FromStr;
+use std::sync::Once;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Row};
+use yuqing_core::Cursor;
+use yuqing_core::store::{
+    Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, Store, StoreError,
+};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    /// SQLite: the single writer (one connection); PostgreSQL: the same pool.
+    writer: AnyPool,
+    backend: Backend,
+}
+
+fn err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(d) if d.message().contains("locked") || d.message().contains("busy") => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(v).single().ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
+}
+
+/// Every SQLite connection: write-ahead log, a generous busy timeout, foreign keys.
+fn sqlite_setup(
+    conn: &mut AnyConnection,
+    _meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::raw_sql(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+        )
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    })
+}
+
+/// The four 16-bit bands of a SimHash: two hashes within Hamming distance 3 share at least one.
+fn bands(h: u64) -> [i64; 4] {
+    [(h & 0xFFFF) as i64, ((h >> 16) & 0xFFFF) as i64, ((h >> 32) & 0xFFFF) as i64, (h >> 48) as i64]
+}
+
+impl SqlStore {
+    /// Opens `sqlite://PATH` (created if missing) or `postgres://…`. Does not migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Other(format!(
+                "unsupported database url {url:?} (sqlite: or postgres:)"
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_owned(),
+        };
+        let opts = AnyConnectOptions::from_str(&url).map_err(err)?;
+        match backend {
+            Backend::Sqlite => {
+                let writer = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(sqlite_setup)
+                    .connect_with(opts.clone())
+                    .await
+                    .map_err(err)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(sqlite_setup)
+                    .connect_with(opts)
+                    .await
+                    .map_err(err)?;
+                Ok(SqlStore { pool, writer, backend })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new().max_connections(8).connect_with(opts).await.map_err(err)?;
+                Ok(SqlStore { writer: pool.clone(), pool, backend })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Stores one post inside `tx`.
+    async fn ingest_one(
+        tx: &mut AnyConnection,
+        p: &NewPost,
+        now: DateTime<Utc>,
+        report: &mut IngestReport,
+    ) -> Result<(), sqlx::Error> {
+        let it = &p.item;
+        // The same (source, item) again: nothing to do.
+        let known = sqlx::query("SELECT post_id FROM post_items WHERE source_id = $1 AND item_id = $2")
+            .bind(&it.source)
+            .bind(&it.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_some() {
+            report.already_stored += 1;
+            return Ok(());
+        }
+        // The same text from elsewhere: a copy, not a post.
+        let same = sqlx::query("SELECT id FROM posts WHERE content_hash = $1")
+            .bind(&p.content_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = same {
+            let original: i64 = row.try_get(0)?;
+            sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
+                .bind(original)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
+                .bind(&it.source)
+                .bind(&it.id)
+                .bind(original)
+                .execute(&mut *tx)
+                .await?;
+            report.duplicates += 1;
+            return Ok(());
+        }
+        // A near-duplicate of a recent post: stored, linked to its original.
+        let b = bands(p.simhash);
+        let since = ms(now) - NEAR_DUPLICATE_WINDOW_DAYS * 86_400_000;
+        let candidates = sqlx::query(
+            "SELECT id, simhash FROM posts WHERE (band0 = $1 OR band1 = $2 OR band2 = $3 OR band3 = $4) \
+             AND fetched_at >= $5 AND duplicate_of IS NULL ORDER BY id LIMIT 64",
+        )
+        .bind(b[0])
+        .bind(b[1])
+        .bind(b[2])
+        .bind(b[3])
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut original: Option<i64> = None;
+        for row in candidates {
+            let h: i64 = row.try_get(1)?;
+            if ((h as u64) ^ p.simhash).count_ones() <= NEAR_DUPLICATE_DISTANCE {
+                original = Some(row.try_get(0)?);
+                break;
+            }
+        }
+        let engagement = serde_json::to_string(&it.engagement).unwrap_or_else(|_| "{}".into());
+        let row = sqlx::query(
+            "INSERT INTO posts (source_id, item_id, source_type, url, title, body, author, author_verified_type, lang, \
+             published_at, fetched_at, stored_at, content_hash, simhash, band0, band1, band2, band3, raw_sha256, \
+             engagement, duplicate_of, policy_document) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+             RETURNING id",
+        )
+        .bind(&it.source)
+        .bind(&it.id)
+        .bind(&it.source_type)
+        .bind(it.url.as_deref())
+        .bind(&it.title)
+        .bind(&it.body)
+        .bind(it.author.as_deref())
+        .bind(it.author_verified_type)
+        .bind(p.lang.as_deref())
+        .bind(it.published_at.map(ms))
+        .bind(ms(it.fetched_at))
+        .bind(ms(now))
+        .bind(&p.content_hash)
+        .bind(p.simhash as i64)
+        .bind(b[0])
+        .bind(b[1])
+        .bind(b[2])
+        .bind(b[3])
+        .bind(&it.raw_sha256)
+        .bind(engagement)
+        .bind(original)
+        .bind(i64::from(it.policy_document))
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
+            .bind(&it.source)
+            .bind(&it.id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(raw) = &it.raw {
+            sqlx::query("INSERT INTO evidence (post_id, raw, sha256, fetched_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(raw.to_vec())
+                .bind(&it.raw_sha256)
+                .bind(ms(it.fetched_at))
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some((version, result)) = &p.analysis {
+            sqlx::query(
+                "INSERT INTO analyses (post_id, version, result, analyzed_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(result)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        match original {
+            Some(o) => {
+                sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
+                    .bind(o)
+                    .execute(&mut *tx)
+                    .await?;
+                report.near_duplicates += 1;
+            }
+            None => report.inserted += 1,
+        }
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            // Take the write lock at once: no deadlock between two read-then-write transactions.
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
+    }
+}
+
+impl Store for SqlStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let m = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        m.run(&self.writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+    }
+
+    async fn register_sources(
+        &self,
+        sources: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        for (id, kind) in sources {
+            sqlx::query(
+                "INSERT INTO sources (id, kind, next_due_at, updated_at) VALUES ($1, $2, $3, $3) \
+                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+
+    async fn claim_due(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_secs: i64,
+        limit: u32,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let until = ms(now) + lease_secs.max(1) * 1000;
+        let mut tx = self.begin_write().await.map_err(err)?;
+        // PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
+        // SQLite: BEGIN IMMEDIATE already serialises writers.
+        let pick = match self.backend {
+            Backend::Postgres => {
+                "SELECT id FROM sources WHERE next_due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+                 ORDER BY next_due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+            }
+            Backend::Sqlite => {
+                "SELECT id FROM sources WHERE next_due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+                 ORDER BY next_due_at, id LIMIT $2"
+            }
+        };
+        let ids: Vec<String> = sqlx::query(pick)
+            .bind(ms(now))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "UPDATE sources SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id = $4 RETURNING cursor, health",
+            )
+            .bind(worker)
+            .bind(until)
+            .bind(ms(now))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+            let cursor: String = row.try_get(0).map_err(err)?;
+            let health: String = row.try_get(1).map_err(err)?;
+            let cursor: Cursor = serde_json::from_str(&cursor)
+                .map_err(|e| StoreError::Corrupt(format!("cursor of {id}: {e}")))?;
+            out.push(Claim { source_id: id, cursor, health, lease_until: from_ms(until)? });
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(out)
+    }
+
+    async fn commit_poll(
+        &self,
+        worker: &str,
+        source_id: &str,
+        posts: &[NewPost],
+        cursor: &Cursor,
+        health: &str,
+        next_due_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, StoreError> {
+        let cursor_json = serde_json::to_string(cursor).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut tx = self.begin_write().await.map_err(err)?;
+        // The lease is checked and released in the same transaction as the posts and cursor.
+        let released = sqlx::query(
+            "UPDATE sources SET cursor = $1, health = $2, next_due_at = $3, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until > $4",
+        )
+        .bind(cursor_json)
+        .bind(health)
+        .bind(ms(next_due_at))
+        .bind(ms(now))
+        .bind(source_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        if released.rows_affected() != 1 {
+            tx.rollback().await.map_err(err)?;
+            return Err(StoreError::LeaseLost(source_id.to_owned()));
+        }
+        let mut report = IngestReport::default();
+        for p in posts {
+            Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(report)
+    }
+
+    async fn ingest(&self, posts: &[NewPost], now: DateTime<Utc>) -> Result<IngestReport, StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        let mut report = IngestReport::default();
+        for p in posts {
+            Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(report)
+    }
+
+    async fn cursor(&self, source_id: &str) -> Result<Option<Cursor>, StoreError> {
+        let row = sqlx::query("SELECT cursor FROM sources WHERE id = $1")
+            .bind(source_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.try_get(0).map_err(err)?;
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| StoreError::Corrupt(format!("cursor of {source_id}: {e}")))
+            }
+        }
+    }
+
+    async fn count_posts(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM posts")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err)?
+            .try_get(0)
+            .map_err(err)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn item_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT source_id, item_id FROM post_items ORDER BY source_id, item_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .collect()
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        sqlx::query(
+            "DELETE FROM evidence WHERE post_id IN (SELECT id FROM posts WHERE fetched_at < $1 AND purged_at IS NULL)",
+        )
+        .bind(ms(cutoff))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let done = sqlx::query(
+            "UPDATE posts SET title = '', body = '', author = NULL, purged_at = $2 WHERE fetched_at < $1 AND purged_at IS NULL",
+        )
+        .bind(ms(cutoff))
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_distance_three() {
+        let h = 0x1234_5678_9ABC_DEF0u64;
+        for flips in [0b1u64, 0b11 << 15, 1 << 63 | 1 << 31 | 1 << 7] {
+            let (a, b) = (bands(h), bands(h ^ flips));
+            assert!(a.iter().zip(b.iter()).any(|(x, y)| x == y));
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! One conformance suite, run against every backend: SQLite in a temporary folder, and PostgreSQL
+//! in a fresh database per case when `YUQING_TEST_PG_URL` is set. Without it the PostgreSQL half
+//! prints a visible `SKIPPED: PostgreSQL` line — unless `CI=true`, where a missing or unreachable
+//! PostgreSQL fails the run. (A custom harness, so those lines are never captured.)
+
+// Test code with its own harness: clippy's allowance for unwrap in `#[test]`s does not reach it.
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sqlx::Row;
+use yuqing_core::store::{NewPost, Store, StoreError};
+use yuqing_core::{Cursor, Engagement, Item};
+use yuqing_store::SqlStore;
+
+type Case = fn(SqlStore, String) -> Pin<Box<dyn Future<Output = ()>>>;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+}
+
+fn post(source: &str, id: &str, body: &str, simhash: u64) -> NewPost {
+    NewPost {
+        item: Item {
+            id: id.into(),
+            title: format!("标题 {id}"),
+            body: body.into(),
+            url: Some(format!("http://news.example/{id}")),
+            source: source.into(),
+            published_at: Some(t0()),
+            fetched_at: t0(),
+            author: Some("新源发布".into()),
+            author_verified_type: Some(1),
+            engagement: Engagement { likes: Some(3), ..Engagement::default() },
+            raw_sha256: "ab".repeat(32),
+            encoding: None,
+            policy_document: false,
+            source_type: "feed".into(),
+            raw: Some(bytes::Bytes::from_static("<html>原文</html>".as_bytes())),
+        },
+        content_hash: format!("hash-of-{body}"),
+        simhash,
+        lang: Some("zh".into()),
+        analysis: Some(("test-1".into(), "{\"departments\":[]}".into())),
+    }
+}
+
+async fn scalar(url: &str, sql: &'static str) -> i64 {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let v: i64 = sqlx::query(sql).fetch_one(&pool).await.unwrap().try_get(0).unwrap();
+    pool.close().await;
+    v
+}
+
+fn migrations_have_the_same_versions(_: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async {
+        let names = |d: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations").join(d);
+            let mut v: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().split('_').next().unwrap().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+        assert!(!names("sqlite").is_empty());
+    })
+}
+
+fn idempotent_ingestion(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        s.migrate().await.unwrap(); // twice is fine
+        let batch: Vec<NewPost> = (0..5)
+            .map(|i| post("push", &format!("p{i}"), &format!("正文{i}"), i * 0x1111_0000_0000_0000))
+            .collect();
+        let r1 = s.ingest(&batch, t0()).await.unwrap();
+        assert_eq!(r1.inserted, 5, "{r1:?}");
+        let r2 = s.ingest(&batch, t0()).await.unwrap();
+        assert_eq!((r2.inserted, r2.already_stored, r2.duplicates), (0, 5, 0), "{r2:?}");
+        assert_eq!(s.count_posts().await.unwrap(), 5);
+        assert_eq!(s.item_keys().await.unwrap().len(), 5);
+    })
+}
+
+fn cursor_commits_with_its_posts(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        s.register_sources(&[("feed-a".into(), "feed".into())], t0()).await.unwrap();
+        let claims = s.claim_due("w1", t0(), 60, 10).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].cursor, Cursor::default());
+        let mut cursor = Cursor::default();
+        cursor.mark_seen("http://news.example/a1");
+        let posts = vec![post("feed-a", "a1", "供暖不热", 1), post("feed-a", "a2", "道路结冰", !1)];
+        let r = s
+            .commit_poll("w1", "feed-a", &posts, &cursor, "{\"ok\":1}", t0() + Duration::minutes(10), t0())
+            .await
+            .unwrap();
+        assert_eq!(r.inserted, 2);
+        assert_eq!(s.cursor("feed-a").await.unwrap(), Some(cursor.clone()));
+        // Not due again until its next time; then claimable with the new cursor.
+        assert!(s.claim_due("w1", t0() + Duration::minutes(5), 60, 10).await.unwrap().is_empty());
+        let again = s.claim_due("w2", t0() + Duration::minutes(11), 60, 10).await.unwrap();
+        assert_eq!(again[0].cursor, cursor);
+        assert_eq!(again[0].health, "{\"ok\":1}");
+
+        // A worker whose lease expired commits nothing: neither posts nor cursor.
+        let late = t0() + Duration::minutes(13);
+        let mut other = cursor.clone();
+        other.mark_seen("http://news.example/a3");
+        let e = s
+            .commit_poll(
+                "w2",
+                "feed-a",
+                &[post("feed-a", "a3", "新消息", 0x00FF_00FF_00FF_00FF)],
+                &other,
+                "{}",
+                late,
+                late,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e, StoreError::LeaseLost("feed-a".into()));
+        assert_eq!(s.count_posts().await.unwrap(), 2);
+        assert_eq!(s.cursor("feed-a").await.unwrap(), Some(cursor));
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM evidence").await, 2);
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM analyses").await, 2);
+    })
+}
+
+fn duplicates_and_near_duplicates(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let original = post("site-a", "x1", "那拉提镇停水三天无人管", 0xF0F0_F0F0_0F0F_0F0F);
+        s.ingest(&[original], t0()).await.unwrap();
+        // The same text from another source: a copy.
+        let copy = post("site-b", "y1", "那拉提镇停水三天无人管", 0xF0F0_F0F0_0F0F_0F0F);
+        // Almost the same text (two bits of SimHash apart): a near-duplicate, stored and linked.
+        let near = post("site-c", "z1", "那拉提镇停水三天无人管！！", 0xF0F0_F0F0_0F0F_0F0F ^ 0b101);
+        // Far away: a new post.
+        let other = post("site-c", "z2", "县医院挂号难", !0xF0F0_F0F0_0F0F_0F0Fu64);
+        let r = s.ingest(&[copy, near, other], t0()).await.unwrap();
+        assert_eq!((r.inserted, r.duplicates, r.near_duplicates), (1, 1, 1), "{r:?}");
+        assert_eq!(s.count_posts().await.unwrap(), 3, "the copy is not a post");
+        assert_eq!(scalar(&url, "SELECT reposts FROM posts WHERE item_id = 'x1'").await, 2);
+        assert_eq!(
+            scalar(&url, "SELECT COUNT(*) FROM posts p JOIN posts o ON p.duplicate_of = o.id WHERE p.item_id = 'z1' AND o.item_id = 'x1'").await,
+            1
+        );
+        // Ingesting the copy again does not count it twice.
+        let r = s
+            .ingest(&[post("site-b", "y1", "那拉提镇停水三天无人管", 0xF0F0_F0F0_0F0F_0F0F)], t0())
+            .await
+            .unwrap();
+        assert_eq!(r.already_stored, 1);
+        assert_eq!(scalar(&url, "SELECT reposts FROM posts WHERE item_id = 'x1'").await, 2);
+    })
+}
+
+fn leases_split_the_work(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let ids: Vec<(String, String)> = (0..10).map(|i| (format!("src-{i}"), "html".to_string())).collect();
+        s.register_sources(&ids, t0()).await.unwrap();
+        let (a, b) = tokio::join!(s.claim_due("w1", t0(), 30, 6), s.claim_due("w2", t0(), 30, 6));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut all: Vec<&str> = a.iter().chain(b.iter()).map(|c| c.source_id.as_str()).collect();
+        all.sort();
+        let n = all.len();
+        all.dedup();
+        assert_eq!(all.len(), n, "no source held by two workers");
+        assert_eq!(n, 10);
+        assert!(
+            s.claim_due("w3", t0() + Duration::seconds(10), 30, 10).await.unwrap().is_empty(),
+            "leases hold"
+        );
+        // A crashed worker's leases expire: its sources come back.
+        let back = s.claim_due("w3", t0() + Duration::seconds(31), 30, 10).await.unwrap();
+        assert_eq!(back.len(), 10);
+    })
+}
+
+fn retention_purges_text_and_evidence(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        s.ingest(&[post("push", "old", "旧帖子正文", 7), post("push", "new", "新帖子正文", 7 << 50)], t0())
+            .await
+            .unwrap();
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE posts SET fetched_at = $1 WHERE item_id = 'old'")
+            .bind((t0() - Duration::days(200)).timestamp_millis())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let n = s.purge_before(t0() - Duration::days(180), t0()).await.unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            scalar(&url, "SELECT COUNT(*) FROM posts WHERE item_id = 'old' AND body = '' AND author IS NULL")
+                .await,
+            1
+        );
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM evidence").await, 1);
+        assert_eq!(s.purge_before(t0() - Duration::days(180), t0()).await.unwrap(), 0, "purged once");
+        assert_eq!(s.count_posts().await.unwrap(), 2, "the rows stay for statistics and dedupe");
+    })
+}
+
+const CASES: &[(&str, Case)] = &[
+    ("migrations_have_the_same_versions", migrations_have_the_same_versions),
+    ("idempotent_ingestion", idempotent_ingestion),
+    ("cursor_commits_with_its_posts", cursor_commits_with_its_posts),
+    ("duplicates_and_near_duplicates", duplicates_and_near_duplicates),
+    ("leases_split_the_work", leases_split_the_work),
+    ("retention_purges_text_and_evidence", retention_purges_text_and_evidence),
+];
+
+/// A fresh PostgreSQL database for one case; dropped afterwards.
+async fn fresh_pg(admin: &str, case: &str) -> Result<(String, String), String> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = format!(
+        "yuqing_t_{}_{}_{}",
+        case.chars().take(20).collect::<String>(),
+        std::process::id(),
+        Utc::now().timestamp_micros()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    Ok((format!("{base}/{name}"), name))
+}
+
+async fn drop_pg(admin: &str, name: &str) {
+    if let Ok(pool) = sqlx::AnyPool::connect(admin).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}
+
+fn main() {
+    // Test runners that list tests first (cargo nextest) see this suite as one test.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        if !args.iter().any(|a| a == "--ignored") {
+            println!("conformance: test");
+        }
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let pg = std::env::var("YUQING_TEST_PG_URL").ok().filter(|v| !v.is_empty());
+    let mut failed = 0;
+    let mut pg_unreachable = false;
+    for (name, case) in CASES {
+        // SQLite
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/yuqing.db", dir.path().display());
+        let ok = rt.block_on(async {
+            let s = SqlStore::connect(&url).await.expect("open sqlite");
+            s.migrate().await.expect("migrate sqlite");
+            tokio::task::LocalSet::new()
+                .run_until(async { tokio::task::spawn_local(case(s, url.clone())).await.is_ok() })
+                .await
+        });
+        println!("test sqlite::{name} ... {}", if ok { "ok" } else { "FAILED" });
+        failed += usize::from(!ok);
+        // PostgreSQL
+        match &pg {
+            None if ci => {
+                println!("test postgres::{name} ... FAILED (CI=true but YUQING_TEST_PG_URL is not set)");
+                failed += 1;
+            }
+            None => println!("SKIPPED: PostgreSQL half of {name} (set YUQING_TEST_PG_URL to run it)"),
+            Some(_) if pg_unreachable => {
+                println!("test postgres::{name} ... FAILED (PostgreSQL unreachable)");
+                failed += 1;
+            }
+            Some(admin) => {
+                let ok = rt.block_on(async {
+                    let (url, db) = match fresh_pg(admin, name).await {
+                        Ok(x) => x,
+                        Err(e) => {
+                            println!("PostgreSQL at YUQING_TEST_PG_URL is unreachable: {e}");
+                            pg_unreachable = true;
+                            return false;
+                        }
+                    };
+                    let s = SqlStore::connect(&url).await.expect("open postgres");
+                    s.migrate().await.expect("migrate postgres");
+                    let ok = tokio::task::LocalSet::new()
+                        .run_until(async { tokio::task::spawn_local(case(s, url.clone())).await.is_ok() })
+                        .await;
+                    drop_pg(admin, &db).await;
+                    ok
+                });
+                println!("test postgres::{name} ... {}", if ok { "ok" } else { "FAILED" });
+                failed += usize::from(!ok);
+            }
+        }
+    }
+    println!("conformance: {} cases x 2 backends, {failed} failed", CASES.len());
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
