@@ -82,7 +82,7 @@ pub(crate) struct Input<'a, 'c> {
 
 fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
     let topic = &an.rules.topics[f.topic as usize];
-    let mut terms: Vec<(u32, bool, u32)> = Vec::new(); // term, in title, count
+    let mut terms: Vec<(u32, bool, u32)> = Vec::with_capacity(f.evidence.len()); // term, in title, count
     for e in &f.evidence {
         match terms.iter_mut().find(|t| t.0 == e.term) {
             Some(t) => {
@@ -94,7 +94,7 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
     }
     let mut s = 0.0;
     for &(term, title, count) in &terms {
-        let len = an.rules.terms[term as usize].text.chars().count();
+        let len = an.rules.terms[term as usize].chars as usize;
         let mut w = 1.0 + 0.15 * (len.saturating_sub(2).min(4) as f32);
         if title {
             w *= 1.5;

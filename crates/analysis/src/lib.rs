@@ -12,7 +12,8 @@
 pub mod assign;
 pub mod config;
 pub mod eval;
-pub mod matcher;
+mod json;
+mod matcher;
 pub mod router;
 pub mod rules;
 pub mod sentiment;
@@ -386,8 +387,9 @@ impl Analyzer {
                 Use::Conduct(w) => conduct.push((w, h)),
             });
         }
-        // Stable: hits of one term stay in text order (title first).
-        term_hits.sort_by_key(|h| h.0);
+        // By term, then in text order (title first): one packed key, an unstable sort.
+        term_hits
+            .sort_unstable_by_key(|(t, h)| u64::from(*t) << 33 | (h.field as u64) << 32 | u64::from(h.start));
         let char_index = |f: Field, byte: u32| normalized(f).char_index(byte as usize) as u32;
         let fired = self.rules.evaluate(&term_hits, &char_index);
 

@@ -2,7 +2,9 @@
 //! terms, unit names, places, risk words and the township conduct words. A post is scanned once
 //! per field, whatever the number of rules; each hit is then dispatched by what uses the pattern.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::{Anchored, MatchKind};
 use rustc_hash::FxHashMap;
 use yuqing_domain::Field;
 use yuqing_text::{Normalized, is_han, normalize_term};
@@ -91,18 +93,21 @@ impl MatcherBuilder {
 
     pub fn build(self) -> Result<Matcher, aho_corasick::BuildError> {
         // The contiguous NFA: measured faster than the DFA for overlapping search over thousands of
-        // Chinese patterns (the DFA's tables stop fitting in cache), and far smaller.
-        let kind = AhoCorasickKind::ContiguousNFA;
-        let ac =
-            AhoCorasick::builder().match_kind(MatchKind::Standard).kind(Some(kind)).build(&self.patterns)?;
-        Ok(Matcher { ac, patterns: self.patterns, uses: self.uses })
+        // Chinese patterns (the DFA's tables stop fitting in cache), and far smaller. It is walked
+        // byte by byte here (`scan`): every match of a state, fail-link matches included, is read
+        // from its match list, with no per-match call through the generic search loop.
+        let nfa = NFA::builder().match_kind(MatchKind::Standard).build(&self.patterns)?;
+        // An NFA always supports unanchored searches; `None` would only make scans find nothing.
+        let start = nfa.start_state(Anchored::No).ok();
+        Ok(Matcher { nfa, start, patterns: self.patterns, uses: self.uses })
     }
 }
 
 /// The compiled automaton.
 #[derive(Debug)]
 pub struct Matcher {
-    ac: AhoCorasick,
+    nfa: NFA,
+    start: Option<aho_corasick::automaton::StateID>,
     patterns: Vec<String>,
     uses: Vec<Vec<(Use, Boundary)>>,
 }
@@ -123,25 +128,47 @@ impl Matcher {
     /// Every occurrence (overlapping ones included) of every pattern in `text`, dispatched to `f`.
     pub fn scan(&self, field: Field, text: &Normalized, mut f: impl FnMut(Use, Hit)) {
         let s = text.as_str();
-        for m in self.ac.find_overlapping_iter(s) {
-            let (start, end) = (m.start(), m.end());
-            let mut word_start = None;
-            let mut word_end = None;
-            for &(what, boundary) in &self.uses[m.pattern().as_usize()] {
-                let ok = match boundary {
-                    Boundary::None => true,
-                    Boundary::Start => *word_start
-                        .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char)),
-                    Boundary::Both => {
-                        *word_start
-                            .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
-                            && *word_end
-                                .get_or_insert_with(|| !s[end..].chars().next().is_some_and(is_word_char))
-                    }
-                };
-                if ok {
-                    f(what, Hit { field, start: start as u32, end: end as u32 });
+        let nfa = &self.nfa;
+        let Some(mut sid) = self.start else { return };
+        for (i, &byte) in s.as_bytes().iter().enumerate() {
+            sid = nfa.next_state(Anchored::No, sid, byte);
+            if !nfa.is_special(sid) || !nfa.is_match(sid) {
+                continue;
+            }
+            let end = i + 1;
+            for k in 0..nfa.match_len(sid) {
+                let pid = nfa.match_pattern(sid, k);
+                let start = end - nfa.pattern_len(pid);
+                self.dispatch(field, s, pid.as_usize(), start, end, &mut f);
+            }
+        }
+    }
+
+    /// Hands one match to `f` once per use of its pattern whose word-boundary rule it meets.
+    fn dispatch(
+        &self,
+        field: Field,
+        s: &str,
+        pattern: usize,
+        start: usize,
+        end: usize,
+        f: &mut impl FnMut(Use, Hit),
+    ) {
+        let mut word_start = None;
+        let mut word_end = None;
+        for &(what, boundary) in &self.uses[pattern] {
+            let ok = match boundary {
+                Boundary::None => true,
+                Boundary::Start => *word_start
+                    .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char)),
+                Boundary::Both => {
+                    *word_start
+                        .get_or_insert_with(|| !s[..start].chars().next_back().is_some_and(is_word_char))
+                        && *word_end.get_or_insert_with(|| !s[end..].chars().next().is_some_and(is_word_char))
                 }
+            };
+            if ok {
+                f(what, Hit { field, start: start as u32, end: end as u32 });
             }
         }
     }

@@ -382,3 +382,31 @@ fn the_model_reorders_only_where_the_policy_lets_it() {
     // Without a model nothing is proposed.
     assert!(an.analyze(&post("", "水库 灌溉"), None).departments.is_empty());
 }
+
+#[test]
+fn hand_written_json_is_the_serde_document_byte_for_byte() {
+    let an = analyzer();
+    let posts =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../app/tests/fixtures/posts.jsonl"))
+            .unwrap();
+    let mut n = 0;
+    for line in posts.lines().filter(|l| !l.trim().is_empty()) {
+        let doc: Document = serde_json::from_str(line).unwrap();
+        let a = an.analyze(&doc, None);
+        let mut out = Vec::new();
+        a.write_json(&mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&a).unwrap());
+        n += 1;
+    }
+    // Strings that need escaping and a model confidence take the other paths.
+    let doc =
+        Document { id: "a\"b\\c\n".into(), title: "小区停水\t三天".into(), ..Document::default() };
+    let mut a = an.analyze(&doc, None);
+    if let Some(d) = a.departments.first_mut() {
+        d.model_confidence = Some(0.25);
+    }
+    let mut out = Vec::new();
+    a.write_json(&mut out);
+    assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&a).unwrap());
+    assert!(n >= 20);
+}

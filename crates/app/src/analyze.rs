@@ -48,15 +48,8 @@ fn analyze_line(
 ) -> Option<String> {
     let err = match serde_json::from_str::<Document>(line) {
         Ok(doc) => {
-            let a = an.analyze(&doc, model);
-            let start = out.len();
-            match serde_json::to_writer(&mut *out, &a) {
-                Ok(()) => return None,
-                Err(e) => {
-                    out.truncate(start);
-                    e.to_string()
-                }
-            }
+            an.analyze(&doc, model).write_json(out);
+            return None;
         }
         Err(e) => format!("not a JSON object with string fields: {e}"),
     };

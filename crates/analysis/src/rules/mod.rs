@@ -23,6 +23,8 @@ pub struct Term {
     pub text: String,
     /// The pattern it matches (normalised; empty if it normalises to nothing).
     pub normalized: String,
+    /// Characters of `text` (scoring weighs longer words more).
+    pub chars: u32,
 }
 
 /// A compiled expression: leaves are term ids.
@@ -96,11 +98,15 @@ pub struct Fired {
 pub struct RuleSet {
     pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
-    /// For each term, the topics it anchors, each followed by its check inline so that candidates
-    /// are checked by reading memory in order: `anchor_data[anchor_start[t]..anchor_start[t + 1]]`
-    /// holds records `[topic, anchor bit, check length, check…]`.
+    /// For each term, the topics it anchors, one `u32` each (`topic << 2 | anchor bit`), so the
+    /// records of the words present in a post are read as a few short, dense runs:
+    /// `anchor_data[anchor_start[t]..anchor_start[t + 1]]`.
     anchor_start: Vec<u32>,
     anchor_data: Vec<u32>,
+    /// Per topic, the check a candidate must pass (`checks[check_start[topic]..]`): read only for
+    /// the few topics whose anchor groups are all present.
+    check_start: Vec<u32>,
+    checks: Vec<u32>,
 }
 
 impl RuleSet {
@@ -117,8 +123,7 @@ impl RuleSet {
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut rar: Vec<f32> = Vec::new();
         let mut anchors: Vec<(u32, u32, u32)> = Vec::new(); // (term, topic, anchor bit)
-        // Per topic, built here and copied inline into its anchor records:
-        // `[n, excludes…, g, (len, terms…) × g]` over its non-anchor word groups.
+        // Per topic: `[n, excludes…, g, (len, terms…) × g]` over its non-anchor word groups.
         let mut check_start: Vec<u32> = Vec::new();
         let mut checks: Vec<u32> = Vec::new();
         for def in defs {
@@ -210,16 +215,14 @@ impl RuleSet {
         for t in 0..rs.terms.len() as u32 {
             rs.anchor_start.push(rs.anchor_data.len() as u32);
             while k < anchors.len() && anchors[k].0 == t {
-                let (topic, bit) = (anchors[k].1 as usize, anchors[k].2);
-                let check = &checks[check_start[topic] as usize..check_start[topic + 1] as usize];
-                rs.anchor_data.push(topic as u32);
-                rs.anchor_data.push(bit);
-                rs.anchor_data.push(check.len() as u32);
-                rs.anchor_data.extend_from_slice(check);
+                let (topic, bit) = (anchors[k].1, anchors[k].2);
+                rs.anchor_data.push(topic << 2 | bit);
                 k += 1;
             }
         }
         rs.anchor_start.push(rs.anchor_data.len() as u32);
+        rs.check_start = check_start;
+        rs.checks = checks;
         rs
     }
 
@@ -264,7 +267,7 @@ impl RuleSet {
         }
         let id = self.terms.len() as u32;
         let normalized = builder.add_term(text, prefix, Use::Term(id)).unwrap_or_default().to_owned();
-        self.terms.push(Term { text: text.to_owned(), normalized });
+        self.terms.push(Term { text: text.to_owned(), normalized, chars: text.chars().count() as u32 });
         ids.insert(key, id);
         id
     }
@@ -327,20 +330,22 @@ impl RuleSet {
             }
             let records =
                 &self.anchor_data[self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
-            let mut k = 0;
-            while k + 2 < records.len() {
-                let (topic, bit, len) = (records[k], records[k + 1], records[k + 2] as usize);
-                let check = &records[k + 3..k + 3 + len];
-                k += 3 + len;
+            let anchored = &mut sc.anchored[..];
+            for &rec in records {
+                let (topic, bit) = ((rec >> 2) as usize, rec & 3);
                 // Per topic: the anchor groups seen in this post, stamped with the generation.
-                let slot = &mut sc.anchored[topic as usize];
+                let Some(slot) = anchored.get_mut(topic) else { continue };
                 let seen = if *slot >> 2 == generation { *slot & 3 } else { 0 };
                 if seen & bit == bit {
                     continue;
                 }
                 *slot = generation << 2 | seen | bit;
-                if seen | bit == 3 && Self::passes(check, has) {
-                    sc.passed.push(topic);
+                if seen | bit == 3 {
+                    let check =
+                        &self.checks[self.check_start[topic] as usize..self.check_start[topic + 1] as usize];
+                    if Self::passes(check, has) {
+                        sc.passed.push(topic as u32);
+                    }
                 }
             }
         }
@@ -354,20 +359,46 @@ impl RuleSet {
                     None => continue,
                 }
             }
+            let from_expr = !evidence.is_empty();
             for (group, terms) in &topic.group_terms {
                 for &term in terms {
-                    // The first occurrence in each field (counted below).
-                    for field in Field::ALL {
-                        if let Some(&(_, hit)) = lookup(term).iter().find(|h| h.1.field == field) {
-                            evidence.push(Evidence { term, group: *group, hit, count: 1 });
-                        }
+                    // A term's hits are sorted by field (title first), then position: the first
+                    // of each field and how many there are come straight from the slice.
+                    let hits = lookup(term);
+                    let in_title = hits.partition_point(|h| h.1.field == Field::Title);
+                    if in_title > 0 {
+                        evidence.push(Evidence {
+                            term,
+                            group: *group,
+                            hit: hits[0].1,
+                            count: in_title as u32,
+                        });
+                    }
+                    if let Some(&(_, hit)) = hits.get(in_title) {
+                        evidence.push(Evidence {
+                            term,
+                            group: *group,
+                            hit,
+                            count: (hits.len() - in_title) as u32,
+                        });
                     }
                 }
             }
             if evidence.is_empty() {
                 continue;
             }
-            fired.push(Fired { topic: topic_idx, evidence: first_per_field(evidence, &lookup) });
+            let evidence = if from_expr {
+                first_per_field(evidence, &lookup)
+            } else {
+                // Group words are distinct terms already: only the order remains.
+                evidence.sort_unstable_by_key(|e| {
+                    (e.hit.field, e.hit.start, std::cmp::Reverse(e.hit.end), e.term)
+                });
+                // (A word listed in two groups of one topic is one piece of evidence.)
+                evidence.dedup_by(|later, first| later.term == first.term && later.hit == first.hit);
+                evidence
+            };
+            fired.push(Fired { topic: topic_idx, evidence });
         }
         // Leave the bit sets empty for the next post.
         for &(term, _) in hits {
