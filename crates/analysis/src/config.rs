@@ -4,7 +4,9 @@
 //! `(path, text)` pairs. Every problem is collected, not just the first, and each names its file
 //! and, where it has one, the line and column or the rule.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -219,8 +221,8 @@ pub fn load<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<C
 
 fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<ConfigIssue>) {
     let file = "departments.toml";
-    let mut seen_ids = HashSet::new();
-    let mut seen_names: HashMap<String, &str> = HashMap::new();
+    let mut seen_ids = HashSet::default();
+    let mut seen_names: HashMap<String, &str> = HashMap::default();
     for u in units {
         let mut issue = |m: String| {
             issues.push(ConfigIssue { file: file.into(), rule: Some(u.id.to_string()), message: m })
@@ -262,9 +264,9 @@ fn check_units(units: &[Unit], townships: Option<&[Township]>, issues: &mut Vec<
 }
 
 fn check_topics(topics: &[TopicDef], issues: &mut Vec<ConfigIssue>) {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     // Words repeat across topics: normalise each distinct word once.
-    let mut empty_after_normalising: HashMap<&str, bool> = HashMap::new();
+    let mut empty_after_normalising: HashMap<&str, bool> = HashMap::default();
     for t in topics {
         let mut issue = |m: String| {
             issues.push(ConfigIssue {

@@ -206,9 +206,9 @@ impl Analyzer {
 
         let mut b = MatcherBuilder::default();
         // Topics: the configured ones, plus one "named" topic per unit for its names and aliases.
-        let mut defs = cfg.topics.clone();
+        let mut named = Vec::with_capacity(cfg.units.len());
         for u in &cfg.units {
-            defs.push(config::TopicDef {
+            named.push(config::TopicDef {
                 id: format!("{}.{NAMED_TOPIC}", u.id),
                 name: "点名提及".into(),
                 region: vec![],
@@ -220,6 +220,7 @@ impl Analyzer {
                 file: "departments.toml".into(),
             });
         }
+        let defs: Vec<&config::TopicDef> = cfg.topics.iter().chain(&named).collect();
         let unit_pos: FxHashMap<&str, usize> =
             cfg.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
         let idf_ref = &idf;

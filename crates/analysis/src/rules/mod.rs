@@ -114,7 +114,7 @@ impl RuleSet {
     /// scores a term (its IDF) to choose each topic's anchor group. Expressions are assumed valid
     /// (the config loader checked them); a topic whose expression fails to parse here is skipped.
     pub fn compile(
-        defs: &[TopicDef],
+        defs: &[&TopicDef],
         unit_index: impl Fn(&TopicDef) -> Option<usize>,
         rarity: impl Fn(&str) -> f32,
         builder: &mut MatcherBuilder,
@@ -126,7 +126,7 @@ impl RuleSet {
         // Per topic: `[n, excludes…, g, (len, terms…) × g]` over its non-anchor word groups.
         let mut check_start: Vec<u32> = Vec::new();
         let mut checks: Vec<u32> = Vec::new();
-        for def in defs {
+        for &def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
             };
@@ -209,18 +209,21 @@ impl RuleSet {
             });
         }
         check_start.push(checks.len() as u32);
-        anchors.sort_unstable();
-        rs.anchor_start = Vec::with_capacity(rs.terms.len() + 1);
-        let mut k = 0;
-        for t in 0..rs.terms.len() as u32 {
-            rs.anchor_start.push(rs.anchor_data.len() as u32);
-            while k < anchors.len() && anchors[k].0 == t {
-                let (topic, bit) = (anchors[k].1, anchors[k].2);
-                rs.anchor_data.push(topic << 2 | bit);
-                k += 1;
-            }
+        // Group the anchor records by term with a counting sort (stable: topics stay in order).
+        let mut count = vec![0u32; rs.terms.len() + 1];
+        for &(t, _, _) in &anchors {
+            count[t as usize + 1] += 1;
         }
-        rs.anchor_start.push(rs.anchor_data.len() as u32);
+        for t in 0..rs.terms.len() {
+            count[t + 1] += count[t];
+        }
+        rs.anchor_start = count.clone();
+        rs.anchor_data = vec![0; anchors.len()];
+        for &(t, topic, bit) in &anchors {
+            let slot = &mut count[t as usize];
+            rs.anchor_data[*slot as usize] = topic << 2 | bit;
+            *slot += 1;
+        }
         rs.check_start = check_start;
         rs.checks = checks;
         rs
@@ -261,8 +264,12 @@ impl RuleSet {
         ids: &mut FxHashMap<String, u32>,
         builder: &mut MatcherBuilder,
     ) -> u32 {
+        // Look up without allocating: most words of a large rule set repeat.
+        if !prefix && let Some(&id) = ids.get(text) {
+            return id;
+        }
         let key = if prefix { format!("{text}\u{0}*") } else { text.to_owned() };
-        if let Some(&id) = ids.get(&key) {
+        if prefix && let Some(&id) = ids.get(&key) {
             return id;
         }
         let id = self.terms.len() as u32;
