@@ -375,7 +375,7 @@ impl Analyzer {
         let norm = [normalize(&doc.title), normalize(&doc.body)];
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
-        let mut term_hits: Vec<(u32, Hit)> = Vec::new();
+        let mut term_hits: Vec<(u32, Hit)> = Vec::with_capacity(256);
         let mut place_hits: Vec<(u32, Hit)> = Vec::new();
         let mut risk_hits: Vec<u32> = Vec::new();
         let (mut gov, mut conduct) = (Vec::new(), Vec::new());
@@ -388,9 +388,7 @@ impl Analyzer {
                 Use::Conduct(w) => conduct.push((w, h)),
             });
         }
-        // By term, then in text order (title first): one packed key, an unstable sort.
-        term_hits
-            .sort_unstable_by_key(|(t, h)| u64::from(*t) << 33 | (h.field as u64) << 32 | u64::from(h.start));
+        // In scan order (title first, text order): the rule set groups them by term itself.
         let char_index = |f: Field, byte: u32| normalized(f).char_index(byte as usize) as u32;
         let fired = self.rules.evaluate(&term_hits, &char_index);
 

@@ -295,30 +295,54 @@ impl RuleSet {
         }
     }
 
-    /// Evaluates all topics against the term hits of one post (`hits` sorted by term, each
-    /// term's hits in text order).
+    /// Evaluates all topics against the term hits of one post, in scan order (title first, each
+    /// field in text order).
     pub fn evaluate(&self, hits: &[(u32, Hit)], char_index: &dyn Fn(Field, u32) -> u32) -> Vec<Fired> {
-        SCRATCH.with_borrow_mut(|scratch| self.evaluate_with(hits, char_index, scratch))
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut grouped = std::mem::take(&mut scratch.grouped);
+            let fired = self.evaluate_with(hits, &mut grouped, char_index, scratch);
+            scratch.grouped = grouped;
+            fired
+        })
     }
 
     fn evaluate_with(
         &self,
-        hits: &[(u32, Hit)],
+        scanned: &[(u32, Hit)],
+        grouped: &mut Vec<(u32, Hit)>,
         char_index: &dyn Fn(Field, u32) -> u32,
         sc: &mut Scratch,
     ) -> Vec<Fired> {
         sc.begin(self.terms.len(), self.topics.len());
         let generation = sc.generation;
-        let mut i = 0;
-        while i < hits.len() {
-            let term = hits[i].0;
-            let lo = i;
-            while i < hits.len() && hits[i].0 == term {
-                i += 1;
+        // Group the hits by term with a counting sort over the terms present (stable, so each
+        // term's hits stay in text order): `present[t]` becomes the range of its hits.
+        sc.distinct.clear();
+        for &(t, _) in scanned {
+            let Some(p) = sc.present.get_mut(t as usize) else { continue };
+            if p.0 != generation {
+                *p = (generation, 0, 0);
+                sc.distinct.push(t);
             }
-            sc.present[term as usize] = (generation, lo as u32, i as u32);
-            sc.present_bits[term as usize / 64] |= 1 << (term % 64);
+            p.2 += 1;
         }
+        let mut offset = 0;
+        for &t in &sc.distinct {
+            let p = &mut sc.present[t as usize];
+            let n = p.2;
+            *p = (generation, offset, offset);
+            offset += n;
+            sc.present_bits[t as usize / 64] |= 1 << (t % 64);
+        }
+        grouped.clear();
+        grouped.extend_from_slice(scanned);
+        for &h in scanned {
+            if let Some(p) = sc.present.get_mut(h.0 as usize) {
+                grouped[p.2 as usize] = h;
+                p.2 += 1;
+            }
+        }
+        let hits: &[(u32, Hit)] = grouped;
         let present = &sc.present;
         let bits = &sc.present_bits;
         let lookup = |term: u32| -> &[(u32, Hit)] {
@@ -429,6 +453,10 @@ struct Scratch {
     /// Per topic: `generation << 2 | anchor groups seen` (bits 1 and 2).
     anchored: Vec<u32>,
     passed: Vec<u32>,
+    /// Terms present in the post, in order of first hit.
+    distinct: Vec<u32>,
+    /// The post's hits grouped by term.
+    grouped: Vec<(u32, Hit)>,
 }
 
 impl Scratch {
