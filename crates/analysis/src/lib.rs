@@ -44,6 +44,30 @@ pub struct Dictionaries<'a> {
     pub idf: &'a str,
 }
 
+impl<'a> Dictionaries<'a> {
+    /// The dictionaries from `(path relative to dictionaries/, text)` pairs; the error names the
+    /// missing file.
+    pub fn from_files(files: &'a [(String, String)]) -> Result<Self, String> {
+        let get = |name: &str| {
+            files
+                .iter()
+                .find(|(p, _)| p == name)
+                .map(|(_, t)| t.as_str())
+                .ok_or_else(|| format!("missing dictionary file {name}"))
+        };
+        Ok(Dictionaries {
+            userdict: get("userdict.txt")?,
+            stopwords: get("stopwords.txt")?,
+            positive: get("sentiment/positive.txt")?,
+            negative: get("sentiment/negative.txt")?,
+            negation: get("sentiment/negation.txt")?,
+            degree: get("sentiment/degree.txt")?,
+            risk: get("risk.txt")?,
+            idf: get("idf.txt")?,
+        })
+    }
+}
+
 /// Why an analyzer could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

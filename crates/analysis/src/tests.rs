@@ -41,18 +41,9 @@ fn analyzer() -> &'static Analyzer {
     AN.get_or_init(|| {
         let files = shipped_config();
         let cfg = config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
-        let dicts = read_dir(&root().join("dictionaries"), "txt");
-        let d = |n: &str| dicts.iter().find(|(p, _)| p == n).map(|(_, t)| t.as_str()).unwrap();
-        let dicts = Dictionaries {
-            userdict: d("userdict.txt"),
-            stopwords: d("stopwords.txt"),
-            positive: d("sentiment/positive.txt"),
-            negative: d("sentiment/negative.txt"),
-            negation: d("sentiment/negation.txt"),
-            degree: d("sentiment/degree.txt"),
-            risk: d("risk.txt"),
-            idf: d("idf.txt"),
-        };
+        let files = read_dir(&root().join("dictionaries"), "txt");
+        let files: &'static [(String, String)] = Box::leak(files.into_boxed_slice());
+        let dicts = Dictionaries::from_files(files).unwrap();
         Analyzer::new(&cfg, dicts).unwrap()
     })
 }

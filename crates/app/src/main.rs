@@ -10,6 +10,7 @@ mod evaluate;
 mod input;
 mod resources;
 mod rules_cmd;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     Eval(EvalCommand),
     /// Read one page (a file or a URL): title, body, date, author, encoding.
     Extract(collect::ExtractArgs),
+    /// The collection service: crawl due sources, analyse and store, until Ctrl-C (SQLite in
+    /// ./data by default; `--database postgres://…` to share the work between processes).
+    Run(run::RunArgs),
     /// Fetch the configured sources (`--config` is a sources file or folder, default
     /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
     Crawl(collect::CrawlArgs),
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Routing(a)) => evaluate::routing(&res, &a),
         Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
+        Command::Run(a) => run::run(&res, cli.config.as_deref(), &a),
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Eval(EvalCommand::Extract(_))

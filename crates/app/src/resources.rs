@@ -62,10 +62,6 @@ impl FileSet {
             None => Ok(Self::embedded(&format!("(embedded {default})"), embedded)),
         }
     }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.files.iter().find(|(p, _)| p == name).map(|(_, t)| t.as_str())
-    }
 }
 
 /// Loaded configuration and dictionaries.
@@ -89,22 +85,10 @@ impl Resources {
             .map_err(|e| anyhow::anyhow!("invalid configuration in {}:\n{e}", self.config.origin))
     }
 
-    fn dict(&self, name: &str) -> Result<&str> {
-        self.dicts.get(name).with_context(|| format!("{}: missing dictionary file {name}", self.dicts.origin))
-    }
-
     pub fn analyzer(&self) -> Result<Analyzer> {
         let cfg = self.county()?;
-        let d = Dictionaries {
-            userdict: self.dict("userdict.txt")?,
-            stopwords: self.dict("stopwords.txt")?,
-            positive: self.dict("sentiment/positive.txt")?,
-            negative: self.dict("sentiment/negative.txt")?,
-            negation: self.dict("sentiment/negation.txt")?,
-            degree: self.dict("sentiment/degree.txt")?,
-            risk: self.dict("risk.txt")?,
-            idf: self.dict("idf.txt")?,
-        };
+        let d = Dictionaries::from_files(&self.dicts.files)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", self.dicts.origin))?;
         Analyzer::new(&cfg, d).map_err(|e| anyhow::anyhow!("{}: {e}", self.dicts.origin))
     }
 }

@@ -162,3 +162,46 @@ fn shipped_sources_configuration_parses() {
     let cfg = yuqing_sources::config::parse(&files).unwrap_or_else(|e| panic!("{e:#?}"));
     assert!(cfg.sources.len() >= 8, "{} sources", cfg.sources.len());
 }
+
+#[test]
+fn run_once_stores_posts_and_a_second_round_adds_nothing() {
+    let rss = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>新源县小区暖气不热</title><link>http://news.example/1.html</link><description>暖气片冰凉，物业推诿。</description></item>
+<item><title>那拉提镇道路结冰</title><link>http://news.example/2.html</link><description>出行困难。</description></item>
+</channel></rss>"#;
+    let (_rt, s) = serve(|s| {
+        s.route("/rss.xml", Reply::ok("application/rss+xml", rss));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    for (rel, text) in yuqing_testkit::read_tree(&root().join("config"), "toml").unwrap() {
+        if rel.starts_with("sources/") {
+            continue;
+        }
+        let p = cfg.join(&rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    std::fs::create_dir_all(cfg.join("sources")).unwrap();
+    std::fs::write(
+        cfg.join("sources/test.toml"),
+        format!(
+            "[[source]]\nid = \"news\"\nname = \"新闻\"\ntype = \"feed\"\nurl = \"{}\"\nschedule = {{ every_secs = 600 }}\nfetch = {{ allow_private_addresses = true }}\n",
+            s.url("/rss.xml")
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let args = ["--config", cfg.to_str().unwrap(), "run", "--once", "--data", data.to_str().unwrap()];
+    let out = yuqing(&args, None, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 sources claimed, 1 polled, 0 failed; 2 new posts"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(data.join("yuqing.db").exists());
+    // Not due again yet: the next round claims nothing and stores nothing.
+    let out = yuqing(&args, None, dir.path());
+    assert!(text(&out.stderr).contains("0 sources claimed"), "{}", text(&out.stderr));
+}

@@ -203,3 +203,23 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
     }
     resp
 }
+
+/// Every file with extension `ext` under `dir`, as `(path relative to dir with '/', text)`,
+/// sorted: the way the binary sees `config/` and `dictionaries/`.
+pub fn read_tree(dir: &std::path::Path, ext: &str) -> std::io::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read_to_string(&p)?));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,169 @@
+//! `yuqing run`: the collection service — claims due sources from the store, crawls, analyses and
+//! stores, until Ctrl-C or SIGTERM (the round in hand is finished first). Several processes on one
+//! PostgreSQL database split the work through row leases.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use yuqing_core::SourceError;
+use yuqing_core::store::Store;
+use yuqing_pipeline::{Pipeline, Reschedule, Settings};
+use yuqing_sources::fetch::Politeness;
+use yuqing_sources::schedule::{self, Health, Schedule};
+use yuqing_sources::{ConfiguredSource, config};
+use yuqing_store::SqlStore;
+
+use crate::resources::Resources;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Database URL (`sqlite://PATH` or `postgres://…`); also `YUQING__DATABASE__URL`. Default:
+    /// SQLite in the data folder.
+    #[arg(long)]
+    database: Option<String>,
+    /// Folder for the embedded database (default `./data`).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// One round (claim what is due, crawl, store) and exit.
+    #[arg(long)]
+    once: bool,
+    /// This worker's name in source leases (default: host name and process id).
+    #[arg(long)]
+    worker: Option<String>,
+    /// Seconds a claimed source is held before another worker may take it.
+    #[arg(long, default_value_t = 300)]
+    lease_secs: i64,
+}
+
+/// The database URL: the flag, the environment, or SQLite in the data folder.
+pub fn database_url(given: Option<&str>, data: &Path) -> Result<String> {
+    if let Some(u) = given {
+        return Ok(u.to_owned());
+    }
+    if let Ok(u) = std::env::var("YUQING__DATABASE__URL")
+        && !u.is_empty()
+    {
+        return Ok(u);
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    Ok(format!("sqlite://{}", data.join("yuqing.db").display()))
+}
+
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Health and next due time after a poll, from the source's schedule (a `Retry-After` the server
+/// gave is honoured).
+fn rescheduler(schedules: HashMap<String, Schedule>) -> Reschedule {
+    Arc::new(move |id: &str, health: &str, outcome: Result<u32, &SourceError>, now: DateTime<Utc>| {
+        let mut h: Health = serde_json::from_str(health).unwrap_or_default();
+        let mut retry_after = None;
+        match outcome {
+            Ok(n) => h.record_success(now, n),
+            Err(e) => {
+                h.record_failure(now, &e.to_string());
+                if let SourceError::Transient { retry_after_secs, .. } = e {
+                    retry_after = *retry_after_secs;
+                }
+            }
+        }
+        let next = match schedules.get(id) {
+            Some(s) => schedule::next_due(s, &h, now, schedule::jitter_key(id)),
+            None => now + TimeDelta::hours(1),
+        };
+        let asked = retry_after.map(|s| now + TimeDelta::seconds(s.min(7 * 86_400) as i64));
+        let next = asked.map_or(next, |a| a.max(next));
+        (serde_json::to_string(&h).unwrap_or_else(|_| "{}".into()), next)
+    })
+}
+
+pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<ExitCode> {
+    let analyzer = Arc::new(res.analyzer()?);
+    let files: Vec<(String, String)> = match config_dir {
+        Some(dir) => config::read_files(&dir.join("sources"))
+            .with_context(|| format!("cannot read {}/sources", dir.display()))?,
+        None => res.config.files.iter().filter(|(p, _)| p.starts_with("sources/")).cloned().collect(),
+    };
+    let cfg = config::parse(&files).map_err(|errs| {
+        anyhow::anyhow!(
+            "invalid sources configuration:\n{}",
+            errs.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
+        )
+    })?;
+    let enabled: Vec<_> = cfg.sources.into_iter().filter(|s| s.common.enabled).collect();
+    if enabled.is_empty() {
+        bail!("no enabled source in the configuration");
+    }
+    let url = database_url(a.database.as_deref(), &a.data)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
+    rt.block_on(async {
+        let store = Arc::new(SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?);
+        store.migrate().await?;
+        let ids: Vec<(String, String)> =
+            enabled.iter().map(|s| (s.common.id.clone(), s.kind.type_name().to_owned())).collect();
+        store.register_sources(&ids, Utc::now()).await?;
+        let schedules = enabled.iter().map(|s| (s.common.id.clone(), s.schedule.clone())).collect();
+        let politeness = Politeness::new(cfg.fetch.clone())?;
+        let mut sources = Vec::new();
+        for s in enabled {
+            sources.push(Arc::new(ConfiguredSource::new(s, politeness.clone())?));
+        }
+        let settings = Settings {
+            worker: a.worker.clone().unwrap_or_else(worker_name),
+            lease_secs: a.lease_secs,
+            claim_limit: 32,
+            idle: std::time::Duration::from_secs(1),
+            analysis_version: format!("yuqing-{}", env!("CARGO_PKG_VERSION")),
+        };
+        let pipeline = Pipeline::new(store.clone(), sources, analyzer, rescheduler(schedules), settings);
+        if a.once {
+            let r = pipeline.round(Utc::now()).await?;
+            eprintln!(
+                "run: {} sources claimed, {} polled, {} failed; {} new posts, {} copies, {} near-duplicates, {} already stored",
+                r.claimed, r.polled_ok, r.failed, r.ingest.inserted, r.ingest.duplicates, r.ingest.near_duplicates, r.ingest.already_stored
+            );
+            return Ok::<_, anyhow::Error>(ExitCode::SUCCESS);
+        }
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("run: stopping after the round in hand");
+            stop.cancel();
+        });
+        eprintln!("run: collecting into {url} (Ctrl-C to stop)");
+        pipeline.run(shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

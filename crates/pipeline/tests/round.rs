@@ -1,0 +1,84 @@
+//! The loop end to end on SQLite: a fixture feed is claimed, polled, analysed and stored with its
+//! cursor; the next round finds nothing new; a second worker never gets a source that is held.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use yuqing_analysis::{Analyzer, Dictionaries};
+use yuqing_core::store::Store;
+use yuqing_pipeline::{Pipeline, Reschedule, Settings};
+use yuqing_sources::fetch::{FetchDefaults, Politeness};
+use yuqing_sources::{ConfiguredSource, config};
+use yuqing_store::SqlStore;
+use yuqing_testkit::{FixtureServer, Reply, read_tree};
+
+fn analyzer() -> Analyzer {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cfg_files = read_tree(&root.join("config"), "toml").expect("config");
+    let cfg = yuqing_analysis::config::load(cfg_files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+        .expect("valid");
+    let dict_files = read_tree(&root.join("dictionaries"), "txt").expect("dictionaries");
+    Analyzer::new(&cfg, Dictionaries::from_files(&dict_files).expect("all there")).expect("analyzer")
+}
+
+const RSS: &str = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>新源县小区暖气不热，住户投诉多日无人管</title><link>http://news.example/1.html</link>
+<description>新源县某小区暖气片冰凉，物业推诿，住建局能否督促供热公司尽快解决？</description></item>
+<item><title>那拉提镇牧民定居点道路结冰</title><link>http://news.example/2.html</link>
+<description>道路结冰，出行困难。</description></item>
+</channel></rss>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_stores_posts_with_their_cursor_and_the_next_finds_nothing_new() {
+    let server = FixtureServer::start().await;
+    server.route("/rss.xml", Reply::ok("application/rss+xml", RSS));
+    let toml = format!(
+        "[[source]]\nid = \"news\"\nname = \"新闻\"\ntype = \"feed\"\nurl = \"{}\"\nschedule = {{ every_secs = 600 }}\nfetch = {{ allow_private_addresses = true }}\n",
+        server.url("/rss.xml")
+    );
+    let cfg = config::parse(&[("t.toml".into(), toml)]).unwrap();
+    let pol = Politeness::new(FetchDefaults::default()).unwrap();
+    let sources: Vec<Arc<ConfiguredSource>> =
+        cfg.sources.into_iter().map(|s| Arc::new(ConfiguredSource::new(s, pol.clone()).unwrap())).collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap());
+    store.migrate().await.unwrap();
+    store
+        .register_sources(&[("news".into(), "feed".into())], Utc::now() - Duration::seconds(1))
+        .await
+        .unwrap();
+
+    let reschedule: Reschedule = Arc::new(|_, _, outcome, now| {
+        let health = if outcome.is_ok() { "{\"ok\":true}" } else { "{\"ok\":false}" };
+        (health.to_owned(), now + Duration::minutes(10))
+    });
+    let settings = Settings {
+        worker: "w1".into(),
+        lease_secs: 60,
+        claim_limit: 10,
+        idle: std::time::Duration::from_millis(50),
+        analysis_version: "test".into(),
+    };
+    let p = Pipeline::new(
+        store.clone(),
+        sources.clone(),
+        Arc::new(analyzer()),
+        reschedule.clone(),
+        settings.clone(),
+    );
+    let r = p.round(Utc::now()).await.unwrap();
+    assert_eq!((r.claimed, r.polled_ok, r.ingest.inserted), (1, 1, 2), "{r:?}");
+    assert_eq!(store.count_posts().await.unwrap(), 2);
+    let cursor = store.cursor("news").await.unwrap().unwrap();
+    assert!(cursor.has_seen("http://news.example/1.html"));
+
+    // Not due again for ten minutes; when due, nothing new.
+    assert_eq!(p.round(Utc::now()).await.unwrap().claimed, 0);
+    let later = Utc::now() + Duration::minutes(11);
+    let r = p.round(later).await.unwrap();
+    assert_eq!((r.claimed, r.ingest.inserted), (1, 0));
+    assert_eq!(store.count_posts().await.unwrap(), 2);
+}
