@@ -7,6 +7,7 @@
 mod analyze;
 mod collect;
 mod evaluate;
+mod import;
 mod input;
 mod resources;
 mod rules_cmd;
@@ -57,6 +58,9 @@ enum Command {
     /// The collection service: crawl due sources, analyse and store, until Ctrl-C (SQLite in
     /// ./data by default; `--database postgres://…` to share the work between processes).
     Run(run::RunArgs),
+    /// Import posts from a JSON-lines or CSV file into the store (analysed and de-duplicated like
+    /// crawled posts).
+    Import(import::ImportArgs),
     /// Fetch the configured sources (`--config` is a sources file or folder, default
     /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
     Crawl(collect::CrawlArgs),
@@ -124,6 +128,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
         Command::Run(a) => run::run(&res, cli.config.as_deref(), &a),
+        Command::Import(a) => import::import(&res, &a),
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Eval(EvalCommand::Extract(_))

@@ -205,3 +205,26 @@ fn run_once_stores_posts_and_a_second_round_adds_nothing() {
     let out = yuqing(&args, None, dir.path());
     assert!(text(&out.stderr).contains("0 sources claimed"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn import_json_lines_and_csv_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let out = yuqing(&["import", "crates/app/tests/fixtures/posts.jsonl", "--data", d], None, &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("26 records read (0 bad), 26 new posts"), "{}", text(&out.stderr));
+    let out = yuqing(&["import", "crates/app/tests/fixtures/posts.jsonl", "--data", d], None, &root());
+    assert!(
+        text(&out.stderr).contains("0 new posts, 0 copies, 0 near-duplicates, 26 already stored"),
+        "{}",
+        text(&out.stderr)
+    );
+    let csv = dir.path().join("hotline.csv");
+    std::fs::write(&csv, "id,title,body,published_at\nh1,小区停水,那拉提镇停水三天,2026-11-20T10:00:00+08:00\nh2,,,\nh3,路灯,路灯不亮,yesterday\n").unwrap();
+    let out = yuqing(&["import", csv.to_str().unwrap(), "--data", d], None, &root());
+    assert_eq!(out.status.code(), Some(1), "bad lines make the exit code 1");
+    let e = text(&out.stderr);
+    assert!(e.contains("line 3: no title and no body") && e.contains("line 4: published_at"), "{e}");
+    assert!(e.contains("3 records read (2 bad), 1 new posts"), "{e}");
+}

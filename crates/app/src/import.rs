@@ -1,0 +1,187 @@
+//! `yuqing import FILE`: posts from a file (JSON lines in `yuqing analyze`'s input format, or CSV
+//! with a header naming the same fields) into the store, through the same analysis and
+//! de-duplication as crawled posts. Bad lines are reported with their line number and skipped;
+//! the rest is imported.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use rayon::prelude::*;
+use sha2::Digest;
+use yuqing_core::store::{IngestReport, Store};
+use yuqing_core::{Engagement, Item};
+use yuqing_store::SqlStore;
+
+use crate::resources::Resources;
+use crate::run::database_url;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// JSON lines (`.jsonl`, `.json`) or CSV (`.csv`) with `id`, `title`, `body`, `url`, `source`,
+    /// `published_at` (RFC 3339).
+    file: PathBuf,
+    /// The source id recorded for posts that name none.
+    #[arg(long, default_value = "import")]
+    source: String,
+    #[arg(long)]
+    database: Option<String>,
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Posts per transaction.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Row {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    published_at: Option<String>,
+}
+
+fn item_of(row: Row, default_source: &str, line: &[u8], now: DateTime<Utc>) -> Result<Item, String> {
+    let title = row.title.unwrap_or_default();
+    let body = row.body.unwrap_or_default();
+    if title.trim().is_empty() && body.trim().is_empty() {
+        return Err("no title and no body".into());
+    }
+    let id = match row.id {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => row.url.clone().ok_or("no id and no url")?,
+    };
+    let published_at = match row.published_at.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|e| format!("published_at {s:?}: {e}"))?
+                .with_timezone(&Utc),
+        ),
+        None => None,
+    };
+    let raw = bytes::Bytes::copy_from_slice(line);
+    Ok(Item {
+        id,
+        title,
+        body,
+        url: row.url,
+        source: row.source.filter(|s| !s.is_empty()).unwrap_or_else(|| default_source.to_owned()),
+        published_at,
+        fetched_at: now,
+        author: None,
+        author_verified_type: None,
+        engagement: Engagement::default(),
+        raw_sha256: sha2::Sha256::digest(line).iter().map(|b| format!("{b:02x}")).collect(),
+        encoding: None,
+        policy_document: false,
+        source_type: "import".into(),
+        raw: Some(raw),
+    })
+}
+
+/// Reads the file into items; bad records are reported on stderr and counted.
+fn read_items(a: &ImportArgs, now: DateTime<Utc>) -> Result<(Vec<Item>, usize)> {
+    let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let mut items = Vec::new();
+    let mut bad = 0;
+    let is_csv = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if is_csv {
+        let mut r = csv::Reader::from_reader(&bytes[..]);
+        for (i, rec) in r.deserialize::<Row>().enumerate() {
+            let line = i + 2;
+            match rec
+                .map_err(|e| e.to_string())
+                .and_then(|row| item_of(row, &a.source, format!("{line}").as_bytes(), now))
+            {
+                Ok(it) => items.push(it),
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("{}: line {line}: {e}", a.file.display());
+                }
+            }
+        }
+    } else {
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let parsed = serde_json::from_slice::<Row>(line).map_err(|e| e.to_string());
+            match parsed.and_then(|row| item_of(row, &a.source, line, now)) {
+                Ok(it) => items.push(it),
+                Err(e) => {
+                    bad += 1;
+                    eprintln!("{}: line {}: {e}", a.file.display(), i + 1);
+                }
+            }
+        }
+    }
+    Ok((items, bad))
+}
+
+pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
+    let now = Utc::now();
+    let (items, bad) = read_items(a, now)?;
+    let analyzer = Arc::new(res.analyzer()?);
+    let url = database_url(a.database.as_deref(), &a.data)?;
+    let version = format!("yuqing-{}", env!("CARGO_PKG_VERSION"));
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
+    let started = std::time::Instant::now();
+    let total = items.len();
+    let report = rt.block_on(async {
+        let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
+        store.migrate().await?;
+        let mut report = IngestReport::default();
+        let mut rest = items;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+        // Analysis on the CPU pool, storing on the runtime: a bounded channel between them.
+        let an = analyzer.clone();
+        let batch = a.batch.max(1);
+        let producer = tokio::task::spawn_blocking(move || {
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(batch));
+                let chunk = std::mem::replace(&mut rest, tail);
+                let posts: Vec<_> = chunk
+                    .into_par_iter()
+                    .map(|it| yuqing_pipeline::prepare(&an, &version, vec![it]))
+                    .flatten()
+                    .collect();
+                if tx.blocking_send(posts).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut done = 0usize;
+        while let Some(posts) = rx.recv().await {
+            report.add(store.ingest(&posts, Utc::now()).await?);
+            done += posts.len();
+            if done % (batch * 10) < batch {
+                eprintln!("import: {done}/{total}");
+            }
+        }
+        producer.await.context("analysis task")?;
+        Ok::<_, anyhow::Error>(report)
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "import: {} records read ({bad} bad), {} new posts, {} copies, {} near-duplicates, {} already stored; {:.0} posts/s",
+        total + bad,
+        report.inserted,
+        report.duplicates,
+        report.near_duplicates,
+        report.already_stored,
+        total as f64 / secs.max(1e-9)
+    );
+    Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
