@@ -91,14 +91,22 @@ fn item_of(row: Row, default_source: &str, line: &[u8], now: DateTime<Utc>) -> R
     })
 }
 
-/// Reads the file into items; bad records are reported on stderr and counted.
-fn read_items(a: &ImportArgs, now: DateTime<Utc>) -> Result<(Vec<Item>, usize)> {
-    let bytes = std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let mut items = Vec::new();
-    let mut bad = 0;
+/// Streams the file's records as items, `batch` at a time, to `each`; bad records are reported
+/// on stderr and counted. Memory stays bounded by the batch, whatever the file's size.
+fn read_batches(
+    a: &ImportArgs,
+    now: DateTime<Utc>,
+    mut each: impl FnMut(Vec<Item>) -> bool,
+) -> Result<(usize, usize)> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let batch = a.batch.max(1);
+    let (mut good, mut bad) = (0usize, 0usize);
+    let mut items = Vec::with_capacity(batch);
+    let report = |line: usize, e: &str| eprintln!("{}: line {line}: {e}", a.file.display());
     let is_csv = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if is_csv {
-        let mut r = csv::Reader::from_reader(&bytes[..]);
+        let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
         for (i, rec) in r.deserialize::<Row>().enumerate() {
             let line = i + 2;
             match rec
@@ -108,80 +116,107 @@ fn read_items(a: &ImportArgs, now: DateTime<Utc>) -> Result<(Vec<Item>, usize)> 
                 Ok(it) => items.push(it),
                 Err(e) => {
                     bad += 1;
-                    eprintln!("{}: line {line}: {e}", a.file.display());
+                    report(line, &e);
+                }
+            }
+            if items.len() >= batch {
+                good += items.len();
+                if !each(std::mem::take(&mut items)) {
+                    return Ok((good, bad));
                 }
             }
         }
     } else {
-        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
+        let mut r = std::io::BufReader::new(file);
+        let mut buf = Vec::new();
+        let mut line = 0usize;
+        loop {
+            buf.clear();
+            if r.read_until(b'\n', &mut buf).with_context(|| format!("cannot read {}", a.file.display()))?
+                == 0
+            {
+                break;
+            }
+            line += 1;
+            if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let parsed = serde_json::from_slice::<Row>(line).map_err(|e| e.to_string());
-            match parsed.and_then(|row| item_of(row, &a.source, line, now)) {
+            let parsed = serde_json::from_slice::<Row>(&buf).map_err(|e| e.to_string());
+            match parsed.and_then(|row| item_of(row, &a.source, buf.trim_ascii_end(), now)) {
                 Ok(it) => items.push(it),
                 Err(e) => {
                     bad += 1;
-                    eprintln!("{}: line {}: {e}", a.file.display(), i + 1);
+                    report(line, &e);
+                }
+            }
+            if items.len() >= batch {
+                good += items.len();
+                if !each(std::mem::take(&mut items)) {
+                    return Ok((good, bad));
                 }
             }
         }
     }
-    Ok((items, bad))
+    good += items.len();
+    if !items.is_empty() {
+        each(items);
+    }
+    Ok((good, bad))
 }
 
 pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
     let now = Utc::now();
-    let (items, bad) = read_items(a, now)?;
     let analyzer = Arc::new(res.analyzer()?);
     let url = database_url(a.database.as_deref(), &a.data)?;
     let version = format!("yuqing-{}", env!("CARGO_PKG_VERSION"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
     let started = std::time::Instant::now();
-    let total = items.len();
-    let report = rt.block_on(async {
+    let (report, good, bad) = rt.block_on(async {
         let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
         store.migrate().await?;
-        let mut report = IngestReport::default();
-        let mut rest = items;
+        // Reading and analysis on the CPU pool, storing on the runtime: a bounded channel between
+        // them keeps memory flat.
         let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-        // Analysis on the CPU pool, storing on the runtime: a bounded channel between them.
         let an = analyzer.clone();
-        let batch = a.batch.max(1);
+        let args = ImportArgs {
+            file: a.file.clone(),
+            source: a.source.clone(),
+            database: None,
+            data: a.data.clone(),
+            batch: a.batch,
+        };
         let producer = tokio::task::spawn_blocking(move || {
-            while !rest.is_empty() {
-                let tail = rest.split_off(rest.len().min(batch));
-                let chunk = std::mem::replace(&mut rest, tail);
+            read_batches(&args, now, |chunk| {
                 let posts: Vec<_> = chunk
                     .into_par_iter()
-                    .map(|it| yuqing_pipeline::prepare(&an, &version, vec![it]))
-                    .flatten()
+                    .flat_map_iter(|it| yuqing_pipeline::prepare(&an, &version, vec![it]))
                     .collect();
-                if tx.blocking_send(posts).is_err() {
-                    break;
-                }
-            }
+                tx.blocking_send(posts).is_ok()
+            })
         });
+        let mut report = IngestReport::default();
         let mut done = 0usize;
+        let mut last_note = std::time::Instant::now();
         while let Some(posts) = rx.recv().await {
             report.add(store.ingest(&posts, Utc::now()).await?);
             done += posts.len();
-            if done % (batch * 10) < batch {
-                eprintln!("import: {done}/{total}");
+            if last_note.elapsed().as_secs() >= 10 {
+                eprintln!("import: {done} posts so far");
+                last_note = std::time::Instant::now();
             }
         }
-        producer.await.context("analysis task")?;
-        Ok::<_, anyhow::Error>(report)
+        let (good, bad) = producer.await.context("reading task")??;
+        Ok::<_, anyhow::Error>((report, good, bad))
     })?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "import: {} records read ({bad} bad), {} new posts, {} copies, {} near-duplicates, {} already stored; {:.0} posts/s",
-        total + bad,
+        good + bad,
         report.inserted,
         report.duplicates,
         report.near_duplicates,
         report.already_stored,
-        total as f64 / secs.max(1e-9)
+        good as f64 / secs.max(1e-9)
     );
     Ok(if bad > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
