@@ -175,7 +175,7 @@ pub struct Intermediate {
 pub struct Analyzer {
     units: Vec<Unit>,
     townships: Vec<yuqing_domain::Township>,
-    segmenter: Segmenter,
+    segmenter: std::sync::Arc<Segmenter>,
     idf: Idf,
     stopwords: Stopwords,
     sentiment: SentimentLexicon,
@@ -342,7 +342,7 @@ impl Analyzer {
         Ok(Self {
             units: cfg.units.clone(),
             townships: cfg.townships.clone(),
-            segmenter,
+            segmenter: std::sync::Arc::new(segmenter),
             idf,
             stopwords,
             sentiment,
@@ -365,6 +365,11 @@ impl Analyzer {
 
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    /// The one segmenter (with the county's words), shared with the search index's tokenizer.
+    pub fn shared_segmenter(&self) -> std::sync::Arc<Segmenter> {
+        self.segmenter.clone()
     }
 
     pub fn segmenter(&self) -> &Segmenter {

@@ -12,6 +12,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("core", 2),
     ("sources", 3),
     ("store", 3),
+    ("search", 3),
     ("pipeline", 4),
     ("app", 5),
     ("testkit", 9),
@@ -51,6 +52,7 @@ fn crates_depend_only_downwards() {
             assert!(dep != "yuqing-testkit", "{folder} depends on the test kit outside dev-dependencies");
             assert!(dep != "reqwest" || folder == "sources", "{folder} uses reqwest; only sources may");
             assert!(dep != "sqlx" || folder == "store", "{folder} uses sqlx; only store may");
+            assert!(dep != "tantivy" || folder == "search", "{folder} uses tantivy; only search may");
             assert!(
                 folder != "pipeline" || !matches!(dep.as_str(), "yuqing-sources" | "yuqing-store"),
                 "the pipeline names an adapter ({dep}); it works through core's traits"
