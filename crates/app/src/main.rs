@@ -12,6 +12,7 @@ mod input;
 mod resources;
 mod rules_cmd;
 mod run;
+mod search_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,10 @@ enum Command {
     /// Import posts from a JSON-lines or CSV file into the store (analysed and de-duplicated like
     /// crawled posts).
     Import(import::ImportArgs),
+    /// Rebuild the search index from the store (the index is derived data).
+    Reindex(search_cmd::ReindexArgs),
+    /// Search stored posts (Chinese needs no spaces); JSON lines of hits with snippets.
+    Search(search_cmd::SearchArgs),
     /// Fetch the configured sources (`--config` is a sources file or folder, default
     /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
     Crawl(collect::CrawlArgs),
@@ -129,6 +134,8 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
         Command::Run(a) => run::run(&res, cli.config.as_deref(), &a),
         Command::Import(a) => import::import(&res, &a),
+        Command::Reindex(a) => search_cmd::reindex(&res, &a),
+        Command::Search(a) => search_cmd::search(&res, &a),
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Eval(EvalCommand::Extract(_))

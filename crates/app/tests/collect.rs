@@ -228,3 +228,28 @@ fn import_json_lines_and_csv_idempotently() {
     assert!(e.contains("line 3: no title and no body") && e.contains("line 4: published_at"), "{e}");
     assert!(e.contains("3 records read (2 bad), 1 new posts"), "{e}");
 }
+
+#[test]
+fn reindex_and_search_stored_posts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let out = yuqing(&["search", "暖气", "--data", d], None, &root());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("run `yuqing reindex`"), "{}", text(&out.stderr));
+    assert!(
+        yuqing(&["import", "crates/app/tests/fixtures/posts.jsonl", "--data", d], None, &root())
+            .status
+            .success()
+    );
+    let out = yuqing(&["reindex", "--data", d], None, &root());
+    assert!(text(&out.stderr).contains("26 posts indexed"), "{}", text(&out.stderr));
+    // An unspaced Chinese query finds the heating complaint, with its words highlighted.
+    let out = yuqing(&["search", "暖气不热供热公司", "--data", d], None, &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let hits: Vec<serde_json::Value> =
+        text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert!(hits[0]["title"].as_str().unwrap().contains("暖气不热"));
+    assert!(hits[0]["snippet"].as_str().unwrap().contains("<b>"), "{hits:?}");
+}

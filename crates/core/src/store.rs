@@ -53,6 +53,20 @@ pub struct Claim {
     pub lease_until: DateTime<Utc>,
 }
 
+/// A stored post as read back (for the search index, re-analysis, pages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPost {
+    pub id: i64,
+    pub source_id: String,
+    pub title: String,
+    pub body: String,
+    pub lang: Option<String>,
+    /// Publication time, else fetch time.
+    pub time: DateTime<Utc>,
+    /// The newest analysis JSON, if any.
+    pub analysis: Option<String>,
+}
+
 /// How long SimHash neighbours are looked for: reposts come within days, not years.
 pub const NEAR_DUPLICATE_WINDOW_DAYS: i64 = 7;
 /// Hamming distance at or below which two posts are near-duplicates.
@@ -129,6 +143,13 @@ pub trait Store: Send + Sync {
 
     /// Every `(source, item)` ingested, sorted.
     fn item_keys(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Posts with `id > after_id` (purged ones left out), in id order, at most `limit`.
+    fn scan_posts(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredPost>, StoreError>> + Send;
 
     /// Retention: bodies, titles, author handles and evidence of posts fetched before `cutoff`
     /// are purged (the row, its hashes and analysis stay). Returns how many posts were purged.

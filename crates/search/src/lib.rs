@@ -420,7 +420,10 @@ impl SearchIndex {
             searcher.search(&query, &TopDocs::with_limit(limit).order_by_score())?
         };
         let snippets = match &text_q {
-            Some(tq) => Some(tantivy::snippet::SnippetGenerator::create(&searcher, tq.as_ref(), f.body)?),
+            Some(tq) => Some((
+                tantivy::snippet::SnippetGenerator::create(&searcher, tq.as_ref(), f.body)?,
+                tantivy::snippet::SnippetGenerator::create(&searcher, tq.as_ref(), f.title)?,
+            )),
             None => None,
         };
         let mut hits = Vec::with_capacity(docs.len());
@@ -433,8 +436,16 @@ impl SearchIndex {
                 .and_then(|v| v.as_datetime())
                 .and_then(|d| DateTime::from_timestamp_millis(d.into_timestamp_millis()))
                 .unwrap_or_default();
+            // The body around the matches; the title when only the title matched.
             let snippet = match &snippets {
-                Some(g) => g.snippet_from_doc(&doc).to_html(),
+                Some((body, title)) => {
+                    let s = body.snippet_from_doc(&doc);
+                    if s.highlighted().is_empty() {
+                        title.snippet_from_doc(&doc).to_html()
+                    } else {
+                        s.to_html()
+                    }
+                }
                 None => String::new(),
             };
             hits.push(Hit { id, score, title, snippet, time });

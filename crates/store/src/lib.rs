@@ -16,6 +16,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use yuqing_core::Cursor;
 use yuqing_core::store::{
     Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, Store, StoreError,
+    StoredPost,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -432,6 +433,32 @@ impl Store for SqlStore {
             .map_err(err)?
             .into_iter()
             .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?)))
+            .collect()
+    }
+
+    async fn scan_posts(&self, after_id: i64, limit: u32) -> Result<Vec<StoredPost>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.source_id, p.title, p.body, p.lang, COALESCE(p.published_at, p.fetched_at), \
+             (SELECT a.result FROM analyses a WHERE a.post_id = p.id ORDER BY a.analyzed_at DESC LIMIT 1) \
+             FROM posts p WHERE p.id > $1 AND p.purged_at IS NULL ORDER BY p.id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredPost {
+                    id: r.try_get(0).map_err(err)?,
+                    source_id: r.try_get(1).map_err(err)?,
+                    title: r.try_get(2).map_err(err)?,
+                    body: r.try_get(3).map_err(err)?,
+                    lang: r.try_get(4).map_err(err)?,
+                    time: from_ms(r.try_get(5).map_err(err)?)?,
+                    analysis: r.try_get(6).map_err(err)?,
+                })
+            })
             .collect()
     }
 

@@ -83,6 +83,14 @@ fn idempotent_ingestion(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = (
         assert_eq!((r2.inserted, r2.already_stored, r2.duplicates), (0, 5, 0), "{r2:?}");
         assert_eq!(s.count_posts().await.unwrap(), 5);
         assert_eq!(s.item_keys().await.unwrap().len(), 5);
+        // Read back in id order, in pages.
+        let first = s.scan_posts(0, 3).await.unwrap();
+        assert_eq!(first.len(), 3);
+        let rest = s.scan_posts(first[2].id, 10).await.unwrap();
+        assert_eq!(rest.len(), 2);
+        assert_eq!(first[0].body, "正文0");
+        assert_eq!(first[0].analysis.as_deref(), Some("{\"departments\":[]}"));
+        assert_eq!(first[0].lang.as_deref(), Some("zh"));
     })
 }
 

@@ -1,0 +1,140 @@
+//! `yuqing reindex` (rebuild the search index from the store) and `yuqing search "QUERY"`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::Args;
+use yuqing_core::store::{Store, StoredPost};
+use yuqing_search::{IndexedPost, SearchIndex, SearchQuery};
+use yuqing_store::SqlStore;
+
+use crate::resources::Resources;
+use crate::run::database_url;
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    #[arg(long)]
+    database: Option<String>,
+    /// The data folder (the index lives in DATA/index).
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Words to look for (Chinese needs no spaces).
+    query: String,
+    #[arg(long)]
+    source: Option<String>,
+    /// A unit id (`housing`, `township-654025104`…).
+    #[arg(long)]
+    department: Option<String>,
+    #[arg(long)]
+    lang: Option<String>,
+    /// negative, neutral or positive.
+    #[arg(long)]
+    sentiment: Option<String>,
+    /// RFC 3339 time, inclusive.
+    #[arg(long)]
+    from: Option<DateTime<Utc>>,
+    /// RFC 3339 time, exclusive.
+    #[arg(long)]
+    to: Option<DateTime<Utc>>,
+    /// Newest first instead of most relevant first.
+    #[arg(long)]
+    by_time: bool,
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+}
+
+fn index_dir(data: &Path) -> PathBuf {
+    data.join("index")
+}
+
+/// What the index keeps of a stored post: departments and sentiment come from its analysis.
+pub fn indexed(p: &StoredPost) -> IndexedPost {
+    let a: serde_json::Value =
+        p.analysis.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default();
+    let departments = a["departments"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|x| x["id"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    IndexedPost {
+        id: p.id.max(0) as u64,
+        title: p.title.clone(),
+        body: p.body.clone(),
+        source: p.source_id.clone(),
+        departments,
+        lang: p.lang.clone().unwrap_or_default(),
+        sentiment: a["sentiment"]["label"].as_str().unwrap_or("").to_owned(),
+        time: p.time,
+    }
+}
+
+pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
+    let analyzer = res.analyzer()?;
+    let url = database_url(a.database.as_deref(), &a.data)?;
+    let dir = index_dir(&a.data);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    let index = SearchIndex::open(&dir, analyzer.shared_segmenter())?;
+    let started = std::time::Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
+    let n = rt.block_on(async {
+        let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
+        store.migrate().await?;
+        let mut writer = index.writer()?;
+        let (mut after, mut n) = (0i64, 0usize);
+        loop {
+            let batch = store.scan_posts(after, 2000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
+            index.add(&writer, &docs)?;
+            n += docs.len();
+            if n / 100_000 != (n - docs.len()) / 100_000 {
+                eprintln!("reindex: {n} posts");
+            }
+        }
+        index.commit(&mut writer)?;
+        Ok::<_, anyhow::Error>(n)
+    })?;
+    eprintln!(
+        "reindex: {n} posts indexed in {:.1} s into {}",
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn search(res: &Resources, a: &SearchArgs) -> Result<ExitCode> {
+    let analyzer = res.analyzer()?;
+    let dir = index_dir(&a.data);
+    if !dir.exists() {
+        anyhow::bail!("no search index in {} (run `yuqing reindex`)", dir.display());
+    }
+    let index = SearchIndex::open(&dir, analyzer.shared_segmenter())?;
+    let q = SearchQuery {
+        text: a.query.clone(),
+        source: a.source.clone(),
+        department: a.department.clone(),
+        lang: a.lang.clone(),
+        sentiment: a.sentiment.clone(),
+        from: a.from,
+        to: a.to,
+        by_time: a.by_time,
+        limit: a.limit,
+    };
+    for h in index.search(&q)? {
+        println!(
+            "{}",
+            serde_json::json!({"id": h.id, "score": h.score, "time": h.time, "title": h.title, "snippet": h.snippet})
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
