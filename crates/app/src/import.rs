@@ -206,6 +206,10 @@ pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
             }
         }
         let (good, bad) = producer.await.context("reading task")??;
+        // The search index follows the store.
+        let index = crate::search_cmd::open_index(&a.data, analyzer.shared_segmenter())?;
+        let indexed = crate::search_cmd::catch_up(&store, &index).await?;
+        eprintln!("import: {indexed} posts added to the search index");
         Ok::<_, anyhow::Error>((report, good, bad))
     })?;
     let secs = started.elapsed().as_secs_f64();

@@ -125,9 +125,16 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
             idle: std::time::Duration::from_secs(1),
             analysis_version: format!("yuqing-{}", env!("CARGO_PKG_VERSION")),
         };
+        // The search index catches up with the store (after a crash too), then follows each round.
+        let index = crate::search_cmd::open_index(&a.data, analyzer.shared_segmenter())?;
+        let caught = crate::search_cmd::catch_up(store.as_ref(), &index).await?;
+        if caught > 0 {
+            eprintln!("run: {caught} stored posts added to the search index");
+        }
         let pipeline = Pipeline::new(store.clone(), sources, analyzer, rescheduler(schedules), settings);
         if a.once {
             let r = pipeline.round(Utc::now()).await?;
+            crate::search_cmd::catch_up(store.as_ref(), &index).await?;
             eprintln!(
                 "run: {} sources claimed, {} polled, {} failed; {} new posts, {} copies, {} near-duplicates, {} already stored",
                 r.claimed, r.polled_ok, r.failed, r.ingest.inserted, r.ingest.duplicates, r.ingest.near_duplicates, r.ingest.already_stored
@@ -142,7 +149,24 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
             stop.cancel();
         });
         eprintln!("run: collecting into {url} (Ctrl-C to stop)");
-        pipeline.run(shutdown).await?;
+        let indexing = {
+            let (store, stop) = (store.clone(), shutdown.clone());
+            async move {
+                while !stop.is_cancelled() {
+                    if let Err(e) = crate::search_cmd::catch_up(store.as_ref(), &index).await {
+                        tracing::warn!(error = %e, "search index not updated");
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                    }
+                }
+                // One last pass: what the final round stored is searchable after a clean stop.
+                let _ = crate::search_cmd::catch_up(store.as_ref(), &index).await;
+            }
+        };
+        let (collected, ()) = tokio::join!(pipeline.run(shutdown), indexing);
+        collected?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -75,6 +75,31 @@ pub fn indexed(p: &StoredPost) -> IndexedPost {
     }
 }
 
+/// Indexes every stored post newer than the newest indexed one (after a crash, or after other
+/// writers stored posts): the index catches up with the store. Returns how many were added.
+pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize> {
+    let mut after = index.ids()?.last().map_or(0, |&id| id as i64);
+    let mut writer = index.writer()?;
+    let mut n = 0;
+    loop {
+        let batch = store.scan_posts(after, 2000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
+        index.add(&writer, &docs)?;
+        n += docs.len();
+    }
+    if n > 0 {
+        index.commit(&mut writer)?;
+    }
+    Ok(n)
+}
+
+/// Opens the data folder's index.
+pub fn open_index(data: &Path, res_segmenter: std::sync::Arc<yuqing_text::Segmenter>) -> Result<SearchIndex> {
+    Ok(SearchIndex::open(&index_dir(data), res_segmenter)?)
+}
+
 pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
     let analyzer = res.analyzer()?;
     let url = database_url(a.database.as_deref(), &a.data)?;

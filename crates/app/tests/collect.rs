@@ -204,6 +204,13 @@ fn run_once_stores_posts_and_a_second_round_adds_nothing() {
     // Not due again yet: the next round claims nothing and stores nothing.
     let out = yuqing(&args, None, dir.path());
     assert!(text(&out.stderr).contains("0 sources claimed"), "{}", text(&out.stderr));
+    // What the round stored is searchable: the index followed the store.
+    let out = yuqing(
+        &["--config", cfg.to_str().unwrap(), "search", "暖气不热", "--data", data.to_str().unwrap()],
+        None,
+        dir.path(),
+    );
+    assert!(text(&out.stdout).contains("新源县小区暖气不热"), "{}{}", text(&out.stdout), text(&out.stderr));
 }
 
 #[test]
@@ -214,6 +221,7 @@ fn import_json_lines_and_csv_idempotently() {
     let out = yuqing(&["import", "crates/app/tests/fixtures/posts.jsonl", "--data", d], None, &root());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("26 records read (0 bad), 26 new posts"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("26 posts added to the search index"), "{}", text(&out.stderr));
     let out = yuqing(&["import", "crates/app/tests/fixtures/posts.jsonl", "--data", d], None, &root());
     assert!(
         text(&out.stderr).contains("0 new posts, 0 copies, 0 near-duplicates, 26 already stored"),
