@@ -25,7 +25,11 @@ pub struct ReindexArgs {
 #[derive(Debug, Args)]
 pub struct SearchArgs {
     /// Words to look for (Chinese needs no spaces).
-    query: String,
+    #[arg(required_unless_present = "queries")]
+    query: Option<String>,
+    /// Run every query of this file (one per line) and report latency percentiles on stderr.
+    #[arg(long)]
+    queries: Option<PathBuf>,
     #[arg(long)]
     source: Option<String>,
     /// A unit id (`housing`, `township-654025104`…).
@@ -144,8 +148,8 @@ pub fn search(res: &Resources, a: &SearchArgs) -> Result<ExitCode> {
         anyhow::bail!("no search index in {} (run `yuqing reindex`)", dir.display());
     }
     let index = SearchIndex::open(&dir, analyzer.shared_segmenter())?;
-    let q = SearchQuery {
-        text: a.query.clone(),
+    let make = |text: &str| SearchQuery {
+        text: text.to_owned(),
         source: a.source.clone(),
         department: a.department.clone(),
         lang: a.lang.clone(),
@@ -155,7 +159,32 @@ pub fn search(res: &Resources, a: &SearchArgs) -> Result<ExitCode> {
         by_time: a.by_time,
         limit: a.limit,
     };
-    for h in index.search(&q)? {
+    if let Some(file) = &a.queries {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let mut times = Vec::new();
+        let mut total_hits = 0;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let t = std::time::Instant::now();
+            let hits = index.search(&make(line))?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            total_hits += hits.len();
+            println!("{}", serde_json::json!({"query": line, "hits": hits.len(), "ms": times.last()}));
+        }
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0)
+        };
+        eprintln!(
+            "search: {} queries, {total_hits} hits; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            times.len(),
+            pct(0.5),
+            pct(0.99),
+            times.last().copied().unwrap_or(0.0)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for h in index.search(&make(a.query.as_deref().unwrap_or("")))? {
         println!(
             "{}",
             serde_json::json!({"id": h.id, "score": h.score, "time": h.time, "title": h.title, "snippet": h.snippet})
