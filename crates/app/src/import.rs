@@ -107,12 +107,18 @@ fn read_batches(
     let is_csv = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if is_csv {
         let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
-        for (i, rec) in r.deserialize::<Row>().enumerate() {
+        let headers = r.headers().with_context(|| format!("{}: no CSV header", a.file.display()))?.clone();
+        for (i, rec) in r.records().enumerate() {
             let line = i + 2;
-            match rec
-                .map_err(|e| e.to_string())
-                .and_then(|row| item_of(row, &a.source, format!("{line}").as_bytes(), now))
-            {
+            // The record itself, re-written as one CSV line, is the evidence.
+            let parsed = rec.map_err(|e| e.to_string()).and_then(|rec| {
+                let mut raw = csv::Writer::from_writer(Vec::new());
+                raw.write_record(&rec).map_err(|e| e.to_string())?;
+                let raw = raw.into_inner().map_err(|e| e.to_string())?;
+                let row: Row = rec.deserialize(Some(&headers)).map_err(|e| e.to_string())?;
+                Ok((row, raw))
+            });
+            match parsed.and_then(|(row, raw)| item_of(row, &a.source, raw.trim_ascii_end(), now)) {
                 Ok(it) => items.push(it),
                 Err(e) => {
                     bad += 1;

@@ -165,7 +165,13 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
                 let _ = crate::search_cmd::catch_up(store.as_ref(), &index).await;
             }
         };
-        let (collected, ()) = tokio::join!(pipeline.run(shutdown), indexing);
+        let collecting = async {
+            let r = pipeline.run(shutdown.clone()).await;
+            // Whatever ended collection ends indexing too (after its last pass).
+            shutdown.cancel();
+            r
+        };
+        let (collected, ()) = tokio::join!(collecting, indexing);
         collected?;
         Ok(ExitCode::SUCCESS)
     })

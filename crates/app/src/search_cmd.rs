@@ -96,6 +96,8 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
     if n > 0 {
         index.commit(&mut writer)?;
     }
+    // Let the merges the commit started finish (dropping the writer would discard them).
+    writer.wait_merging_threads().map_err(|e| anyhow::anyhow!("search index merge: {e}"))?;
     Ok(n)
 }
 
@@ -131,6 +133,7 @@ pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
             }
         }
         index.commit(&mut writer)?;
+        writer.wait_merging_threads().map_err(|e| anyhow::anyhow!("search index merge: {e}"))?;
         Ok::<_, anyhow::Error>(n)
     })?;
     eprintln!(

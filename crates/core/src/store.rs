@@ -113,6 +113,16 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Claim>, StoreError>> + Send;
 
+    /// Extends `worker`'s lease on a source to `now + lease_secs`; false when the lease was lost
+    /// (expired or taken), and the worker must stop working on the source.
+    fn renew_lease(
+        &self,
+        worker: &str,
+        source_id: &str,
+        now: DateTime<Utc>,
+        lease_secs: i64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// In one transaction: stores the posts of a poll, the source's new cursor and health and its
     /// next due time, and releases the lease. Refused with `LeaseLost` (nothing written) when
     /// `worker` no longer holds the source.

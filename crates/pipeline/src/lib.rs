@@ -81,6 +81,16 @@ pub fn prepare(analyzer: &Analyzer, version: &str, items: Vec<Item>) -> Vec<NewP
     items
         .into_iter()
         .map(|item| {
+            let mut item = item;
+            // PostgreSQL text cannot hold NUL; no reader needs it.
+            for s in [&mut item.title, &mut item.body] {
+                if s.contains('\0') {
+                    *s = s.replace('\0', "");
+                }
+            }
+            if let Some(a) = item.author.as_mut().filter(|a| a.contains('\0')) {
+                *a = a.replace('\0', "");
+            }
             let doc = Document {
                 id: item.id.clone(),
                 title: item.title.clone(),
@@ -135,6 +145,21 @@ where
             let settings = self.settings.clone();
             tasks.spawn(async move {
                 let id = claim.source_id.clone();
+                // While the source is being crawled and analysed, its lease is renewed; if it is
+                // lost (another worker took it after an expiry), the work stops uncommitted.
+                let heartbeat = {
+                    let (store, worker, id, secs) = (store.clone(), settings.worker.clone(), id.clone(), settings.lease_secs);
+                    async move {
+                        let every = std::time::Duration::from_secs((secs / 3).max(1) as u64);
+                        loop {
+                            tokio::time::sleep(every).await;
+                            if !matches!(store.renew_lease(&worker, &id, Utc::now(), secs).await, Ok(true)) {
+                                return;
+                            }
+                        }
+                    }
+                };
+                let work = async {
                 let polled: Result<Poll, SourceError> = source.poll(claim.cursor.clone(), now).await;
                 let done = Utc::now();
                 let (posts, cursor, outcome) = match polled {
@@ -145,15 +170,30 @@ where
                         let n = poll.items.len() as u32;
                         let version = settings.analysis_version.clone();
                         let items = poll.items;
-                        let posts = tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items))
-                            .await
-                            .unwrap_or_default();
-                        (posts, poll.cursor, Ok(n))
+                        match tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items)).await {
+                            Ok(posts) => (posts, poll.cursor, Ok(n)),
+                            // The cursor already marks these items as seen: keep the old one, so
+                            // they come again (and are reported) instead of being lost.
+                            Err(e) => (
+                                Vec::new(),
+                                claim.cursor.clone(),
+                                Err(SourceError::Transient {
+                                    reason: format!("analysis failed: {e}"),
+                                    retry_after_secs: None,
+                                }),
+                            ),
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(source_id = %id, error = %e, "poll failed");
                         (Vec::new(), claim.cursor.clone(), Err(e))
                     }
+                };
+                (posts, cursor, outcome, done)
+                };
+                let (posts, cursor, outcome, done) = tokio::select! {
+                    w = work => w,
+                    () = heartbeat => return (false, Err(StoreError::LeaseLost(id))),
                 };
                 let (health, next) = reschedule(&id, &claim.health, outcome.as_ref().map(|n| *n), done);
                 let committed =
@@ -175,7 +215,10 @@ where
                     tracing::warn!(source_id = %id, "lease lost; another worker has the source");
                     report.lease_lost += 1;
                 }
-                Ok((_, Err(e))) => return Err(e),
+                Ok((_, Err(e))) => {
+                    tracing::error!(error = %e, "a poll could not be stored; the source is retried when its lease expires");
+                    report.failed += 1;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "a poll task crashed");
                     report.failed += 1;

@@ -43,7 +43,11 @@ fn err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(e.to_string())
         }
-        sqlx::Error::Database(d) if d.message().contains("locked") || d.message().contains("busy") => {
+        sqlx::Error::Database(d)
+            if d.message().contains("locked")
+                || d.message().contains("busy")
+                || matches!(d.code().as_deref(), Some("40P01" | "40001")) =>
+        {
             StoreError::Unavailable(e.to_string())
         }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
@@ -168,17 +172,23 @@ impl SqlStore {
         // A near-duplicate of a recent post: stored, linked to its original.
         let b = bands(p.simhash);
         let since = ms(now) - NEAR_DUPLICATE_WINDOW_DAYS * 86_400_000;
-        let candidates = sqlx::query(
-            "SELECT id, simhash FROM posts WHERE (band0 = $1 OR band1 = $2 OR band2 = $3 OR band3 = $4) \
-             AND fetched_at >= $5 AND duplicate_of IS NULL ORDER BY id LIMIT 64",
-        )
-        .bind(b[0])
-        .bind(b[1])
-        .bind(b[2])
-        .bind(b[3])
-        .bind(since)
-        .fetch_all(&mut *tx)
-        .await?;
+        // A SimHash of 0 is a text with no words: it says nothing about likeness. The newest
+        // candidates first: the original of a repost is usually recent.
+        let candidates = if p.simhash == 0 {
+            Vec::new()
+        } else {
+            sqlx::query(
+                "SELECT id, simhash FROM posts WHERE (band0 = $1 OR band1 = $2 OR band2 = $3 OR band3 = $4) \
+                 AND fetched_at >= $5 AND duplicate_of IS NULL ORDER BY id DESC LIMIT 256",
+            )
+            .bind(b[0])
+            .bind(b[1])
+            .bind(b[2])
+            .bind(b[3])
+            .bind(since)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         let mut original: Option<i64> = None;
         for row in candidates {
             let h: i64 = row.try_get(1)?;
@@ -193,7 +203,7 @@ impl SqlStore {
              published_at, fetched_at, stored_at, content_hash, simhash, band0, band1, band2, band3, raw_sha256, \
              engagement, duplicate_of, policy_document) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-             RETURNING id",
+             ON CONFLICT (content_hash) DO NOTHING RETURNING id",
         )
         .bind(&it.source)
         .bind(&it.id)
@@ -217,8 +227,28 @@ impl SqlStore {
         .bind(engagement)
         .bind(original)
         .bind(i64::from(it.policy_document))
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+        let Some(row) = row else {
+            // Another transaction stored the same text meanwhile: this item is a copy of it.
+            let original: i64 = sqlx::query("SELECT id FROM posts WHERE content_hash = $1")
+                .bind(&p.content_hash)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+            sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
+                .bind(original)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(&it.source)
+                .bind(&it.id)
+                .bind(original)
+                .execute(&mut *tx)
+                .await?;
+            report.duplicates += 1;
+            return Ok(());
+        };
         let id: i64 = row.try_get(0)?;
         sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
             .bind(&it.source)
@@ -263,7 +293,15 @@ impl SqlStore {
         match self.backend {
             // Take the write lock at once: no deadlock between two read-then-write transactions.
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.writer.begin().await,
+            Backend::Postgres => {
+                // Writers take turns (a transaction-scoped advisory lock): post ids then become
+                // visible in the order they were given, so readers that follow the store by id
+                // (the search index) never skip a post committed late; and no two transactions
+                // race on the same content hash or deadlock on repost counters.
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
+                Ok(tx)
+            }
         }
     }
 }
@@ -343,12 +381,34 @@ impl Store for SqlStore {
             .map_err(err)?;
             let cursor: String = row.try_get(0).map_err(err)?;
             let health: String = row.try_get(1).map_err(err)?;
-            let cursor: Cursor = serde_json::from_str(&cursor)
-                .map_err(|e| StoreError::Corrupt(format!("cursor of {id}: {e}")))?;
+            // An unreadable cursor is not fatal: items already stored are recognised anyway.
+            let cursor: Cursor = serde_json::from_str(&cursor).unwrap_or_default();
             out.push(Claim { source_id: id, cursor, health, lease_until: from_ms(until)? });
         }
         tx.commit().await.map_err(err)?;
         Ok(out)
+    }
+
+    async fn renew_lease(
+        &self,
+        worker: &str,
+        source_id: &str,
+        now: DateTime<Utc>,
+        lease_secs: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        let done = sqlx::query(
+            "UPDATE sources SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND lease_until > $4",
+        )
+        .bind(ms(now) + lease_secs.max(1) * 1000)
+        .bind(source_id)
+        .bind(worker)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn commit_poll(

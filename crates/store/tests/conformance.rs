@@ -183,9 +183,15 @@ fn leases_split_the_work(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = 
             s.claim_due("w3", t0() + Duration::seconds(10), 30, 10).await.unwrap().is_empty(),
             "leases hold"
         );
-        // A crashed worker's leases expire: its sources come back.
+        // A worker still busy renews its lease; someone else's, or an expired one, cannot be renewed.
+        let held = a[0].source_id.clone();
+        assert!(s.renew_lease("w1", &held, t0() + Duration::seconds(20), 30).await.unwrap());
+        assert!(!s.renew_lease("w2", &held, t0() + Duration::seconds(20), 30).await.unwrap());
+        // A crashed worker's leases expire: its sources come back — but not the renewed one.
         let back = s.claim_due("w3", t0() + Duration::seconds(31), 30, 10).await.unwrap();
-        assert_eq!(back.len(), 10);
+        assert_eq!(back.len(), 9);
+        assert!(back.iter().all(|c| c.source_id != held));
+        assert!(!s.renew_lease("w1", &held, t0() + Duration::seconds(51), 30).await.unwrap(), "expired");
     })
 }
 
