@@ -92,6 +92,9 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
         let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
         index.add(&writer, &docs)?;
         n += docs.len();
+        if n / 100_000 != (n - docs.len()) / 100_000 {
+            eprintln!("search index: {n} posts added");
+        }
     }
     if n > 0 {
         index.commit(&mut writer)?;
@@ -119,22 +122,8 @@ pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
     let n = rt.block_on(async {
         let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
         store.migrate().await?;
-        let mut writer = index.writer()?;
-        let (mut after, mut n) = (0i64, 0usize);
-        loop {
-            let batch = store.scan_posts(after, 2000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.id;
-            let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
-            index.add(&writer, &docs)?;
-            n += docs.len();
-            if n / 100_000 != (n - docs.len()) / 100_000 {
-                eprintln!("reindex: {n} posts");
-            }
-        }
-        index.commit(&mut writer)?;
-        writer.wait_merging_threads().map_err(|e| anyhow::anyhow!("search index merge: {e}"))?;
-        Ok::<_, anyhow::Error>(n)
+        // An empty index catches up with the whole store.
+        catch_up(&store, &index).await
     })?;
     eprintln!(
         "reindex: {n} posts indexed in {:.1} s into {}",

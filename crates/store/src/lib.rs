@@ -155,19 +155,7 @@ impl SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = same {
-            let original: i64 = row.try_get(0)?;
-            sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
-                .bind(original)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
-                .bind(&it.source)
-                .bind(&it.id)
-                .bind(original)
-                .execute(&mut *tx)
-                .await?;
-            report.duplicates += 1;
-            return Ok(());
+            return Self::record_copy(tx, it, row.try_get(0)?, report).await;
         }
         // A near-duplicate of a recent post: stored, linked to its original.
         let b = bands(p.simhash);
@@ -236,18 +224,7 @@ impl SqlStore {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
-            sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
-                .bind(original)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(&it.source)
-                .bind(&it.id)
-                .bind(original)
-                .execute(&mut *tx)
-                .await?;
-            report.duplicates += 1;
-            return Ok(());
+            return Self::record_copy(tx, it, original, report).await;
         };
         let id: i64 = row.try_get(0)?;
         sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
@@ -286,6 +263,30 @@ impl SqlStore {
             }
             None => report.inserted += 1,
         }
+        Ok(())
+    }
+
+    /// An item whose text is already stored: not a post; the original's repost count grows and
+    /// the item key points at it (so the same item again is recognised).
+    async fn record_copy(
+        tx: &mut AnyConnection,
+        it: &yuqing_core::Item,
+        original: i64,
+        report: &mut IngestReport,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
+            .bind(original)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&it.source)
+        .bind(&it.id)
+        .bind(original)
+        .execute(&mut *tx)
+        .await?;
+        report.duplicates += 1;
         Ok(())
     }
 
