@@ -62,6 +62,11 @@ enum Command {
     /// Import posts from a JSON-lines or CSV file into the store (analysed and de-duplicated like
     /// crawled posts).
     Import(import::ImportArgs),
+    /// Apply the store's migrations.
+    Migrate(run::MigrateArgs),
+    /// Check the whole configuration (county, rules, dictionaries, sources); every problem with
+    /// its file and line.
+    CheckConfig,
     /// Rebuild the search index from the store (the index is derived data).
     Reindex(search_cmd::ReindexArgs),
     /// Search stored posts (Chinese needs no spaces); JSON lines of hits with snippets.
@@ -135,6 +140,8 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(&res, cli.config.as_deref(), &a),
         Command::Import(a) => import::import(&res, &a),
         Command::Reindex(a) => search_cmd::reindex(&res, &a),
+        Command::Migrate(a) => run::migrate(&a),
+        Command::CheckConfig => run::check_config(&res, cli.config.as_deref()),
         Command::Search(a) => search_cmd::search(&res, &a),
         Command::Extract(_)
         | Command::Crawl(_)

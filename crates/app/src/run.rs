@@ -197,3 +197,52 @@ async fn wait_for_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    #[arg(long)]
+    database: Option<String>,
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+}
+
+/// `yuqing migrate`: applies the store's migrations (`run` and `import` also do on start).
+pub fn migrate(a: &MigrateArgs) -> Result<ExitCode> {
+    let url = database_url(a.database.as_deref(), &a.data)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("async runtime")?;
+    rt.block_on(async {
+        let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
+        store.migrate().await?;
+        eprintln!("migrate: {url} is up to date");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `yuqing check-config`: the county configuration, the dictionaries and the sources, every
+/// problem with its file (and line where the parser knows it). Exit 1 on any problem.
+pub fn check_config(res: &Resources, config_dir: Option<&Path>) -> Result<ExitCode> {
+    let county = crate::rules_cmd::check(res)?;
+    let files: Vec<(String, String)> = match config_dir {
+        Some(dir) => config::read_files(&dir.join("sources")).unwrap_or_default(),
+        None => res.config.files.iter().filter(|(p, _)| p.starts_with("sources/")).cloned().collect(),
+    };
+    let sources_ok = match config::parse(&files) {
+        Ok(cfg) => {
+            println!(
+                "ok: {} sources ({} enabled) in {} files",
+                cfg.sources.len(),
+                cfg.sources.iter().filter(|s| s.common.enabled).count(),
+                files.len()
+            );
+            true
+        }
+        Err(errs) => {
+            println!("{} problem(s) in the sources:", errs.len());
+            for e in &errs {
+                println!("  {e}");
+            }
+            false
+        }
+    };
+    Ok(if county == ExitCode::SUCCESS && sources_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -261,3 +261,27 @@ fn reindex_and_search_stored_posts() {
     assert!(hits[0]["title"].as_str().unwrap().contains("暖气不热"));
     assert!(hits[0]["snippet"].as_str().unwrap().contains("<b>"), "{hits:?}");
 }
+
+#[test]
+fn check_config_covers_county_and_sources() {
+    let out = yuqing(&["check-config"], None, &root());
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("8 sources"), "{}", text(&out.stdout));
+    // A copy of the configuration with a broken sources file.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    for (rel, body) in yuqing_testkit::read_tree(&root().join("config"), "toml").unwrap() {
+        let p = cfg.join(&rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    std::fs::write(
+        cfg.join("sources/broken.toml"),
+        "[[source]]\nid = \"x\"\nname = \"x\"\ntype = \"rss\"\nschedule = { every_secs = 600 }\n",
+    )
+    .unwrap();
+    let out = yuqing(&["--config", cfg.to_str().unwrap(), "check-config"], None, dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let o = text(&out.stdout);
+    assert!(o.contains("broken.toml: source \"x\"") && o.contains("unknown variant `rss`"), "{o}");
+}
