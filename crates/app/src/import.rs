@@ -11,9 +11,8 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use rayon::prelude::*;
-use sha2::Digest;
+use yuqing_core::Item;
 use yuqing_core::store::{IngestReport, Store};
-use yuqing_core::{Engagement, Item};
 use yuqing_store::SqlStore;
 
 use crate::resources::Resources;
@@ -36,59 +35,10 @@ pub struct ImportArgs {
     batch: usize,
 }
 
-#[derive(Debug, serde::Deserialize)]
-struct Row {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    title: Option<String>,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    published_at: Option<String>,
-}
+type Row = yuqing_core::record::PostRecord;
 
 fn item_of(row: Row, default_source: &str, line: &[u8], now: DateTime<Utc>) -> Result<Item, String> {
-    let title = row.title.unwrap_or_default();
-    let body = row.body.unwrap_or_default();
-    if title.trim().is_empty() && body.trim().is_empty() {
-        return Err("no title and no body".into());
-    }
-    let id = match row.id {
-        Some(serde_json::Value::String(s)) if !s.is_empty() => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => row.url.clone().ok_or("no id and no url")?,
-    };
-    let published_at = match row.published_at.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|e| format!("published_at {s:?}: {e}"))?
-                .with_timezone(&Utc),
-        ),
-        None => None,
-    };
-    let raw = bytes::Bytes::copy_from_slice(line);
-    Ok(Item {
-        id,
-        title,
-        body,
-        url: row.url,
-        source: row.source.filter(|s| !s.is_empty()).unwrap_or_else(|| default_source.to_owned()),
-        published_at,
-        fetched_at: now,
-        author: None,
-        author_verified_type: None,
-        engagement: Engagement::default(),
-        raw_sha256: sha2::Sha256::digest(line).iter().map(|b| format!("{b:02x}")).collect(),
-        encoding: None,
-        policy_document: false,
-        source_type: "import".into(),
-        raw: Some(raw),
-    })
+    row.into_item(default_source, "import", line, now)
 }
 
 /// Streams the file's records as items, `batch` at a time, to `each`; bad records are reported

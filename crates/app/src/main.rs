@@ -62,6 +62,9 @@ enum Command {
     /// Import posts from a JSON-lines or CSV file into the store (analysed and de-duplicated like
     /// crawled posts).
     Import(import::ImportArgs),
+    /// API tokens for the push API.
+    #[command(subcommand)]
+    Token(run::TokenCommand),
     /// Apply the store's migrations.
     Migrate(run::MigrateArgs),
     /// Check the whole configuration (county, rules, dictionaries, sources); every problem with
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
         Command::Import(a) => import::import(&res, &a),
         Command::Reindex(a) => search_cmd::reindex(&res, &a),
         Command::Migrate(a) => run::migrate(&a),
+        Command::Token(c) => run::token(&c),
         Command::CheckConfig => run::check_config(&res, cli.config.as_deref()),
         Command::Search(a) => search_cmd::search(&res, &a),
         Command::Extract(_)

@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// This worker's name in source leases (default: host name and process id).
     #[arg(long)]
     worker: Option<String>,
+    /// Serve the push API (`POST /api/v1/posts`) and `/healthz` on this address, e.g.
+    /// `127.0.0.1:8080`.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
     /// Seconds a claimed source is held before another worker may take it.
     #[arg(long, default_value_t = 300)]
     lease_secs: i64,
@@ -131,6 +135,7 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
         if caught > 0 {
             eprintln!("run: {caught} stored posts added to the search index");
         }
+        let analyzer_for_web = analyzer.clone();
         let pipeline = Pipeline::new(store.clone(), sources, analyzer, rescheduler(schedules), settings);
         if a.once {
             let r = pipeline.round(Utc::now()).await?;
@@ -148,6 +153,24 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
             eprintln!("run: stopping after the round in hand");
             stop.cancel();
         });
+        if let Some(addr) = a.listen {
+            let state = yuqing_web::AppState {
+                store: store.clone(),
+                analyzer: analyzer_for_web.clone(),
+                analysis_version: format!("yuqing-{}", env!("CARGO_PKG_VERSION")),
+            };
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let stop = shutdown.clone();
+            eprintln!("run: push API on http://{}/api/v1/posts", listener.local_addr()?);
+            tokio::spawn(async move {
+                let served = axum::serve(listener, yuqing_web::router(std::sync::Arc::new(state)))
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "web server stopped");
+                }
+            });
+        }
         eprintln!("run: collecting into {url} (Ctrl-C to stop)");
         let indexing = {
             let (store, stop) = (store.clone(), shutdown.clone());
@@ -245,4 +268,76 @@ pub fn check_config(res: &Resources, config_dir: Option<&Path>) -> Result<ExitCo
         }
     };
     Ok(if county == ExitCode::SUCCESS && sources_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it once (only its hash is stored).
+    Add {
+        /// Who uses it (a partner crawler, the 12345 centre).
+        #[arg(long)]
+        name: String,
+        /// What it may do: `ingest` (push posts).
+        #[arg(long, default_value = "ingest")]
+        scope: String,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        id: i64,
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// List live tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+pub fn token(cmd: &TokenCommand) -> Result<ExitCode> {
+    let (database, data) = match cmd {
+        TokenCommand::Add { database, data, .. }
+        | TokenCommand::Revoke { database, data, .. }
+        | TokenCommand::List { database, data } => (database, data),
+    };
+    let url = database_url(database.as_deref(), data)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("async runtime")?;
+    rt.block_on(async {
+        let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
+        store.migrate().await?;
+        match cmd {
+            TokenCommand::Add { name, scope, .. } => {
+                if scope != "ingest" {
+                    bail!("unknown scope {scope:?} (ingest)");
+                }
+                let mut raw = [0u8; 32];
+                getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                let token: String =
+                    std::iter::once("yq_".to_owned()).chain(raw.iter().map(|b| format!("{b:02x}"))).collect();
+                let id = store.add_token(name, scope, &yuqing_web::token_hash(&token), Utc::now()).await?;
+                eprintln!("token {id} for {name:?} ({scope}); it is shown once, keep it secret:");
+                println!("{token}");
+            }
+            TokenCommand::Revoke { id, .. } => {
+                if !store.revoke_token(*id, Utc::now()).await? {
+                    bail!("no live token {id}");
+                }
+                eprintln!("token {id} revoked");
+            }
+            TokenCommand::List { .. } => {
+                for t in store.list_tokens().await? {
+                    println!("{}\t{}\t{}\t{}", t.id, t.scope, t.created_at.to_rfc3339(), t.name);
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -285,3 +285,22 @@ fn check_config_covers_county_and_sources() {
     let o = text(&out.stdout);
     assert!(o.contains("broken.toml: source \"x\"") && o.contains("unknown variant `rss`"), "{o}");
 }
+
+#[test]
+fn tokens_are_shown_once_and_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let d = d.to_str().unwrap();
+    let out = yuqing(&["token", "add", "--name", "12345热线", "--data", d], None, &root());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("yq_") && token.len() == 67, "{token}");
+    let list = text(&yuqing(&["token", "list", "--data", d], None, &root()).stdout);
+    assert!(list.contains("12345热线") && !list.contains(&token), "{list}");
+    assert!(yuqing(&["token", "revoke", "1", "--data", d], None, &root()).status.success());
+    let again = yuqing(&["token", "revoke", "1", "--data", d], None, &root());
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&yuqing(&["token", "list", "--data", d], None, &root()).stdout).trim().is_empty());
+    let bad = yuqing(&["token", "add", "--name", "x", "--scope", "admin", "--data", d], None, &root());
+    assert_eq!(bad.status.code(), Some(2));
+}

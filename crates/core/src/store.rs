@@ -67,6 +67,15 @@ pub struct StoredPost {
     pub analysis: Option<String>,
 }
 
+/// A live API token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub scope: String,
+    pub created_at: DateTime<Utc>,
+}
+
 /// How long SimHash neighbours are looked for: reposts come within days, not years.
 pub const NEAR_DUPLICATE_WINDOW_DAYS: i64 = 7;
 /// Hamming distance at or below which two posts are near-duplicates.
@@ -160,6 +169,28 @@ pub trait Store: Send + Sync {
         after_id: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<StoredPost>, StoreError>> + Send;
+
+    /// Stores a new API token by its hash; returns its id.
+    fn add_token(
+        &self,
+        name: &str,
+        scope: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// The scope of a live (not revoked) token, by hash.
+    fn token_scope(&self, hash: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Revokes a token; false when there was no live token with that id.
+    fn revoke_token(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Live tokens, oldest first.
+    fn list_tokens(&self) -> impl Future<Output = Result<Vec<TokenInfo>, StoreError>> + Send;
 
     /// Retention: bodies, titles, author handles and evidence of posts fetched before `cutoff`
     /// are purged (the row, its hashes and analysis stay). Returns how many posts were purged.

@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, AnyPool, Row};
 use yuqing_core::Cursor;
 use yuqing_core::store::{
     Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, Store, StoreError,
-    StoredPost,
+    StoredPost, TokenInfo,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -518,6 +518,68 @@ impl Store for SqlStore {
                     lang: r.try_get(4).map_err(err)?,
                     time: from_ms(r.try_get(5).map_err(err)?)?,
                     analysis: r.try_get(6).map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_token(
+        &self,
+        name: &str,
+        scope: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_tokens (name, scope, hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(name)
+        .bind(scope)
+        .bind(hash)
+        .bind(ms(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(err)?
+        .try_get(0)
+        .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(id)
+    }
+
+    async fn token_scope(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT scope FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+        row.map(|r| r.try_get(0).map_err(err)).transpose()
+    }
+
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(ms(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        sqlx::query("SELECT id, name, scope, created_at FROM api_tokens WHERE revoked_at IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?
+            .into_iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.try_get(0).map_err(err)?,
+                    name: r.try_get(1).map_err(err)?,
+                    scope: r.try_get(2).map_err(err)?,
+                    created_at: from_ms(r.try_get(3).map_err(err)?)?,
                 })
             })
             .collect()
