@@ -40,6 +40,10 @@ pub struct RunArgs {
     /// `127.0.0.1:8080`.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
+    /// Days after which a post's text, author handle and evidence are purged (0: keep forever).
+    /// Checked at start and daily.
+    #[arg(long, default_value_t = 180)]
+    retention_days: u32,
     /// Seconds a claimed source is held before another worker may take it.
     #[arg(long, default_value_t = 300)]
     lease_secs: i64,
@@ -135,6 +139,10 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
         if caught > 0 {
             eprintln!("run: {caught} stored posts added to the search index");
         }
+        let purged = crate::search_cmd::apply_retention(store.as_ref(), &index, a.retention_days, Utc::now()).await?;
+        if purged > 0 {
+            eprintln!("run: retention purged {purged} posts older than {} days", a.retention_days);
+        }
         let analyzer_for_web = analyzer.clone();
         let pipeline = Pipeline::new(store.clone(), sources, analyzer, rescheduler(schedules), settings);
         if a.once {
@@ -172,12 +180,22 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
             });
         }
         eprintln!("run: collecting into {url} (Ctrl-C to stop)");
+        let retention_days = a.retention_days;
         let indexing = {
             let (store, stop) = (store.clone(), shutdown.clone());
             async move {
+                let mut last_purge = std::time::Instant::now();
                 while !stop.is_cancelled() {
                     if let Err(e) = crate::search_cmd::catch_up(store.as_ref(), &index).await {
                         tracing::warn!(error = %e, "search index not updated");
+                    }
+                    if last_purge.elapsed() >= std::time::Duration::from_secs(86_400) {
+                        last_purge = std::time::Instant::now();
+                        match crate::search_cmd::apply_retention(store.as_ref(), &index, retention_days, Utc::now()).await {
+                            Ok(n) if n > 0 => tracing::info!(purged = n, "retention"),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "retention not applied"),
+                        }
                     }
                     tokio::select! {
                         _ = stop.cancelled() => {}

@@ -104,6 +104,28 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
     Ok(n)
 }
 
+/// Retention: purges the text, author and evidence of posts fetched more than `days` days ago and
+/// removes them from the search index. `days == 0` keeps everything. Returns how many were purged.
+pub async fn apply_retention<S: Store>(
+    store: &S,
+    index: &SearchIndex,
+    days: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize> {
+    if days == 0 {
+        return Ok(0);
+    }
+    let ids = store.purge_before(now - chrono::TimeDelta::days(i64::from(days)), now).await?;
+    if !ids.is_empty() {
+        let mut writer = index.writer()?;
+        let ids: Vec<u64> = ids.iter().map(|&i| i.max(0) as u64).collect();
+        index.delete(&writer, &ids);
+        index.commit(&mut writer)?;
+        writer.wait_merging_threads().map_err(|e| anyhow::anyhow!("search index merge: {e}"))?;
+    }
+    Ok(ids.len())
+}
+
 /// Opens the data folder's index.
 pub fn open_index(data: &Path, res_segmenter: std::sync::Arc<yuqing_text::Segmenter>) -> Result<SearchIndex> {
     Ok(SearchIndex::open(&index_dir(data), res_segmenter)?)

@@ -193,10 +193,10 @@ pub trait Store: Send + Sync {
     fn list_tokens(&self) -> impl Future<Output = Result<Vec<TokenInfo>, StoreError>> + Send;
 
     /// Retention: bodies, titles, author handles and evidence of posts fetched before `cutoff`
-    /// are purged (the row, its hashes and analysis stay). Returns how many posts were purged.
+    /// are purged (the row, its hashes and analysis stay). Returns the ids purged (for the search index).
     fn purge_before(
         &self,
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 }

@@ -311,6 +311,13 @@ impl SearchIndex {
         Ok(())
     }
 
+    /// Removes posts (retention); call [`SearchIndex::commit`] after.
+    pub fn delete(&self, w: &IndexWriter, ids: &[u64]) {
+        for &id in ids {
+            w.delete_term(Term::from_field_u64(self.fields.id, id));
+        }
+    }
+
     pub fn commit(&self, w: &mut IndexWriter) -> Result<(), SearchError> {
         w.commit()?;
         self.reader.reload()?;
@@ -536,6 +543,16 @@ mod tests {
         assert_eq!(ix.search(&dep).unwrap().iter().map(|h| h.id).collect::<Vec<_>>(), vec![2]);
         assert!(ix.search(&q("")).is_err(), "an empty query is refused, not a dump of everything");
         assert_eq!(ix.ids().unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn deleted_posts_are_gone_from_search() {
+        let ix = index();
+        let mut w = ix.writer().unwrap();
+        ix.delete(&w, &[1, 3]);
+        ix.commit(&mut w).unwrap();
+        assert_eq!(ix.ids().unwrap(), vec![2, 4]);
+        assert!(ix.search(&q("小区漏水投诉")).unwrap().is_empty());
     }
 
     #[test]

@@ -585,8 +585,18 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn purge_before(&self, cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.begin_write().await.map_err(err)?;
+        let ids: Vec<i64> =
+            sqlx::query("SELECT id FROM posts WHERE fetched_at < $1 AND purged_at IS NULL ORDER BY id")
+                .bind(ms(cutoff))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(err)?
+                .into_iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()
+                .map_err(err)?;
         sqlx::query(
             "DELETE FROM evidence WHERE post_id IN (SELECT id FROM posts WHERE fetched_at < $1 AND purged_at IS NULL)",
         )
@@ -594,7 +604,7 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(err)?;
-        let done = sqlx::query(
+        sqlx::query(
             "UPDATE posts SET title = '', body = '', author = NULL, purged_at = $2 WHERE fetched_at < $1 AND purged_at IS NULL",
         )
         .bind(ms(cutoff))
@@ -603,7 +613,7 @@ impl Store for SqlStore {
         .await
         .map_err(err)?;
         tx.commit().await.map_err(err)?;
-        Ok(done.rows_affected())
+        Ok(ids)
     }
 }
 

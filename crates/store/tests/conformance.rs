@@ -208,7 +208,7 @@ fn retention_purges_text_and_evidence(s: SqlStore, url: String) -> Pin<Box<dyn F
             .await
             .unwrap();
         pool.close().await;
-        let n = s.purge_before(t0() - Duration::days(180), t0()).await.unwrap();
+        let n = s.purge_before(t0() - Duration::days(180), t0()).await.unwrap().len();
         assert_eq!(n, 1);
         assert_eq!(
             scalar(&url, "SELECT COUNT(*) FROM posts WHERE item_id = 'old' AND body = '' AND author IS NULL")
@@ -216,7 +216,7 @@ fn retention_purges_text_and_evidence(s: SqlStore, url: String) -> Pin<Box<dyn F
             1
         );
         assert_eq!(scalar(&url, "SELECT COUNT(*) FROM evidence").await, 1);
-        assert_eq!(s.purge_before(t0() - Duration::days(180), t0()).await.unwrap(), 0, "purged once");
+        assert!(s.purge_before(t0() - Duration::days(180), t0()).await.unwrap().is_empty(), "purged once");
         assert_eq!(s.count_posts().await.unwrap(), 2, "the rows stay for statistics and dedupe");
     })
 }
