@@ -1,26 +1,15 @@
 //! The loop end to end on SQLite: a fixture feed is claimed, polled, analysed and stored with its
 //! cursor; the next round finds nothing new; a second worker never gets a source that is held.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use yuqing_analysis::{Analyzer, Dictionaries};
 use yuqing_core::store::Store;
 use yuqing_pipeline::{Pipeline, Reschedule, Settings};
 use yuqing_sources::fetch::{FetchDefaults, Politeness};
 use yuqing_sources::{ConfiguredSource, config};
 use yuqing_store::SqlStore;
-use yuqing_testkit::{FixtureServer, Reply, read_tree};
-
-fn analyzer() -> Analyzer {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cfg_files = read_tree(&root.join("config"), "toml").expect("config");
-    let cfg = yuqing_analysis::config::load(cfg_files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
-        .expect("valid");
-    let dict_files = read_tree(&root.join("dictionaries"), "txt").expect("dictionaries");
-    Analyzer::new(&cfg, Dictionaries::from_files(&dict_files).expect("all there")).expect("analyzer")
-}
+use yuqing_testkit::{FixtureServer, Reply, shipped_analyzer};
 
 const RSS: &str = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
 <item><title>新源县小区暖气不热，住户投诉多日无人管</title><link>http://news.example/1.html</link>
@@ -65,7 +54,7 @@ async fn a_round_stores_posts_with_their_cursor_and_the_next_finds_nothing_new()
     let p = Pipeline::new(
         store.clone(),
         sources.clone(),
-        Arc::new(analyzer()),
+        Arc::new(shipped_analyzer()),
         reschedule.clone(),
         settings.clone(),
     );

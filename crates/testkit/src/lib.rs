@@ -223,3 +223,18 @@ pub fn read_tree(dir: &std::path::Path, ext: &str) -> std::io::Result<Vec<(Strin
     out.sort();
     Ok(out)
 }
+
+/// The analyzer built from the repository's `config/` and `dictionaries/` (tests that need the
+/// real county configuration).
+pub fn shipped_analyzer() -> yuqing_analysis::Analyzer {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cfg_files = read_tree(&root.join("config"), "toml").expect("config");
+    let cfg = yuqing_analysis::config::load(cfg_files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+        .expect("valid");
+    let dict_files = read_tree(&root.join("dictionaries"), "txt").expect("dictionaries");
+    yuqing_analysis::Analyzer::new(
+        &cfg,
+        yuqing_analysis::Dictionaries::from_files(&dict_files).expect("all there"),
+    )
+    .expect("analyzer")
+}

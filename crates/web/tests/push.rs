@@ -1,26 +1,15 @@
 //! The push API end to end on SQLite: tokens, bad lines, idempotent pushes, limits.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use tower::ServiceExt;
-use yuqing_analysis::{Analyzer, Dictionaries};
 use yuqing_core::store::Store;
 use yuqing_store::SqlStore;
-use yuqing_testkit::read_tree;
+use yuqing_testkit::shipped_analyzer;
 use yuqing_web::{AppState, router, token_hash};
-
-fn analyzer() -> Analyzer {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cfg_files = read_tree(&root.join("config"), "toml").expect("config");
-    let cfg = yuqing_analysis::config::load(cfg_files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
-        .expect("valid");
-    let dict_files = read_tree(&root.join("dictionaries"), "txt").expect("dictionaries");
-    Analyzer::new(&cfg, Dictionaries::from_files(&dict_files).expect("all there")).expect("analyzer")
-}
 
 async fn call(app: &axum::Router, token: Option<&str>, body: &str) -> (StatusCode, serde_json::Value) {
     let mut req = Request::post("/api/v1/posts");
@@ -42,8 +31,11 @@ async fn push_with_tokens_and_per_line_errors() {
     store.migrate().await.unwrap();
     let id = store.add_token("12345热线", "ingest", &token_hash("secret-ingest"), Utc::now()).await.unwrap();
     store.add_token("报表", "read", &token_hash("secret-read"), Utc::now()).await.unwrap();
-    let state =
-        AppState { store: store.clone(), analyzer: Arc::new(analyzer()), analysis_version: "t".into() };
+    let state = AppState {
+        store: store.clone(),
+        analyzer: Arc::new(shipped_analyzer()),
+        analysis_version: "t".into(),
+    };
     let app = router(Arc::new(state));
 
     let lines = "{\"id\":\"h1\",\"title\":\"小区停水\",\"body\":\"那拉提镇某小区停水三天\"}\nnot json\n{\"id\":\"h2\",\"title\":\"\",\"body\":\"\"}\n{\"id\":\"h3\",\"title\":\"路灯不亮\",\"source\":\"hotline\"}\n";
