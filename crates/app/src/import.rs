@@ -41,45 +41,60 @@ fn item_of(row: Row, default_source: &str, line: &[u8], now: DateTime<Utc>) -> R
     row.into_item(default_source, "import", line, now)
 }
 
+/// Collects items into batches for `each` and counts good and bad records.
+struct Batches<'a, F> {
+    file: &'a std::path::Path,
+    size: usize,
+    items: Vec<Item>,
+    good: usize,
+    bad: usize,
+    each: F,
+}
+
+impl<F: FnMut(Vec<Item>) -> bool> Batches<'_, F> {
+    /// Takes one record (reporting it on stderr when bad); false when the consumer has stopped.
+    fn push(&mut self, line: usize, record: Result<Item, String>) -> bool {
+        match record {
+            Ok(it) => self.items.push(it),
+            Err(e) => {
+                self.bad += 1;
+                eprintln!("{}: line {line}: {e}", self.file.display());
+            }
+        }
+        self.items.len() < self.size || self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        self.good += self.items.len();
+        self.items.is_empty() || (self.each)(std::mem::take(&mut self.items))
+    }
+}
+
 /// Streams the file's records as items, `batch` at a time, to `each`; bad records are reported
 /// on stderr and counted. Memory stays bounded by the batch, whatever the file's size.
 fn read_batches(
     a: &ImportArgs,
     now: DateTime<Utc>,
-    mut each: impl FnMut(Vec<Item>) -> bool,
+    each: impl FnMut(Vec<Item>) -> bool,
 ) -> Result<(usize, usize)> {
     use std::io::BufRead;
     let file = std::fs::File::open(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
-    let batch = a.batch.max(1);
-    let (mut good, mut bad) = (0usize, 0usize);
-    let mut items = Vec::with_capacity(batch);
-    let report = |line: usize, e: &str| eprintln!("{}: line {line}: {e}", a.file.display());
-    let is_csv = a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv {
+    let size = a.batch.max(1);
+    let mut b = Batches { file: &a.file, size, items: Vec::with_capacity(size), good: 0, bad: 0, each };
+    if a.file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         let mut r = csv::Reader::from_reader(std::io::BufReader::new(file));
         let headers = r.headers().with_context(|| format!("{}: no CSV header", a.file.display()))?.clone();
         for (i, rec) in r.records().enumerate() {
-            let line = i + 2;
             // The record itself, re-written as one CSV line, is the evidence.
-            let parsed = rec.map_err(|e| e.to_string()).and_then(|rec| {
+            let item = rec.map_err(|e| e.to_string()).and_then(|rec| {
                 let mut raw = csv::Writer::from_writer(Vec::new());
                 raw.write_record(&rec).map_err(|e| e.to_string())?;
                 let raw = raw.into_inner().map_err(|e| e.to_string())?;
                 let row: Row = rec.deserialize(Some(&headers)).map_err(|e| e.to_string())?;
-                Ok((row, raw))
+                item_of(row, &a.source, raw.trim_ascii_end(), now)
             });
-            match parsed.and_then(|(row, raw)| item_of(row, &a.source, raw.trim_ascii_end(), now)) {
-                Ok(it) => items.push(it),
-                Err(e) => {
-                    bad += 1;
-                    report(line, &e);
-                }
-            }
-            if items.len() >= batch {
-                good += items.len();
-                if !each(std::mem::take(&mut items)) {
-                    return Ok((good, bad));
-                }
+            if !b.push(i + 2, item) {
+                return Ok((b.good, b.bad));
             }
         }
     } else {
@@ -97,27 +112,16 @@ fn read_batches(
             if buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let parsed = serde_json::from_slice::<Row>(&buf).map_err(|e| e.to_string());
-            match parsed.and_then(|row| item_of(row, &a.source, buf.trim_ascii_end(), now)) {
-                Ok(it) => items.push(it),
-                Err(e) => {
-                    bad += 1;
-                    report(line, &e);
-                }
-            }
-            if items.len() >= batch {
-                good += items.len();
-                if !each(std::mem::take(&mut items)) {
-                    return Ok((good, bad));
-                }
+            let item = serde_json::from_slice::<Row>(&buf)
+                .map_err(|e| e.to_string())
+                .and_then(|row| item_of(row, &a.source, buf.trim_ascii_end(), now));
+            if !b.push(line, item) {
+                return Ok((b.good, b.bad));
             }
         }
     }
-    good += items.len();
-    if !items.is_empty() {
-        each(items);
-    }
-    Ok((good, bad))
+    b.flush();
+    Ok((b.good, b.bad))
 }
 
 pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
