@@ -1,9 +1,10 @@
-//! Embeds `config/` and `dictionaries/` into the binary, so that `yuqing` works from any directory.
+//! Embeds `config/`, `dictionaries/` and `demo/` into the binary, so that `yuqing` (and `yuqing demo`)
+//! works from any directory.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, PathBuf)>) {
+fn walk(root: &Path, dir: &Path, exts: &[&str], out: &mut Vec<(String, PathBuf)>) {
     println!("cargo:rerun-if-changed={}", dir.display());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -12,8 +13,8 @@ fn walk(root: &Path, dir: &Path, ext: &str, out: &mut Vec<(String, PathBuf)>) {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(root, &p, ext, out);
-        } else if p.extension().is_some_and(|e| e == ext) {
+            walk(root, &p, exts, out);
+        } else if p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
             println!("cargo:rerun-if-changed={}", p.display());
             let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
             out.push((rel, p.canonicalize().unwrap_or(p.clone())));
@@ -25,10 +26,15 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let top = manifest.join("../..");
     let mut code = String::new();
-    for (name, dir, ext) in [("CONFIG", "config", "toml"), ("DICTIONARIES", "dictionaries", "txt")] {
+    let sets: [(&str, &str, &[&str]); 3] = [
+        ("CONFIG", "config", &["toml"]),
+        ("DICTIONARIES", "dictionaries", &["txt"]),
+        ("DEMO", "demo", &["toml", "html", "xml", "json", "txt", "md"]),
+    ];
+    for (name, dir, exts) in sets {
         let root = top.join(dir);
         let mut files = Vec::new();
-        walk(&root, &root, ext, &mut files);
+        walk(&root, &root, exts, &mut files);
         let _ = writeln!(code, "pub static {name}: &[(&str, &str)] = &[");
         for (rel, path) in files {
             let _ = writeln!(code, "    ({rel:?}, include_str!({:?})),", path.display().to_string());

@@ -28,8 +28,8 @@ pub struct ImportArgs {
     source: String,
     #[arg(long)]
     database: Option<String>,
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Posts per transaction.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -127,7 +127,7 @@ fn read_batches(
 pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
     let now = Utc::now();
     let analyzer = Arc::new(res.analyzer()?);
-    let url = database_url(a.database.as_deref(), &a.data)?;
+    let url = database_url(a.database.as_deref(), a.data.as_deref())?;
     let version = format!("yuqing-{}", env!("CARGO_PKG_VERSION"));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
     let started = std::time::Instant::now();
@@ -155,19 +155,16 @@ pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
             })
         });
         let mut report = IngestReport::default();
-        let mut done = 0usize;
-        let mut last_note = std::time::Instant::now();
+        let mut progress = crate::progress::Progress::new("import", None);
         while let Some(posts) = rx.recv().await {
             report.add(store.ingest(&posts, Utc::now()).await?);
-            done += posts.len();
-            if last_note.elapsed().as_secs() >= 10 {
-                eprintln!("import: {done} posts so far");
-                last_note = std::time::Instant::now();
-            }
+            progress.add(posts.len() as u64);
         }
+        progress.finish();
         let (good, bad) = producer.await.context("reading task")??;
         // The search index follows the store.
-        let index = crate::search_cmd::open_index(&a.data, analyzer.shared_segmenter())?;
+        let data = crate::settings::get().data_dir(a.data.as_deref());
+        let index = crate::search_cmd::open_index(&data, analyzer.shared_segmenter())?;
         let indexed = crate::search_cmd::catch_up(&store, &index).await?;
         eprintln!("import: {indexed} posts added to the search index");
         Ok::<_, anyhow::Error>((report, good, bad))

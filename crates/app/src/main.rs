@@ -6,13 +6,18 @@
 
 mod analyze;
 mod collect;
+mod demo;
 mod evaluate;
 mod import;
 mod input;
+mod maintain;
+mod progress;
 mod resources;
 mod rules_cmd;
 mod run;
 mod search_cmd;
+mod service;
+mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,7 +36,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "舆情: hear, route and answer public concerns about county services"
 )]
 struct Cli {
-    /// Configuration folder (default: ./config, else the copy built into the binary).
+    /// The county configuration folder (default: ./config, else the copy built into the binary),
+    /// or a service settings file (`yuqing.toml`, see examples/yuqing.toml) whose
+    /// `paths.config` names the folder. `YUQING__SECTION__KEY` variables override the file.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Dictionaries folder (default: ./dictionaries, else the copy built into the binary).
@@ -43,6 +50,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole service on a local demo county site (SQLite in ./data/demo, web on a free
+    /// loopback port): prints `Yuqing: http://127.0.0.1:PORT/`.
+    Demo(demo::DemoArgs),
     /// Analyse posts (JSON lines) and print one JSON line of analysis per input line.
     Analyze(analyze::AnalyzeArgs),
     /// Validate and explain topic rules.
@@ -74,6 +84,10 @@ enum Command {
     Reindex(search_cmd::ReindexArgs),
     /// Search stored posts (Chinese needs no spaces); JSON lines of hits with snippets.
     Search(search_cmd::SearchArgs),
+    /// Analyse every stored post again (after a rule or dictionary change) and update the index.
+    Reanalyze(maintain::ReanalyzeArgs),
+    /// Copy the embedded database online into a folder (PostgreSQL: pg_dump, see README).
+    Backup(maintain::BackupArgs),
     /// Fetch the configured sources (`--config` is a sources file or folder, default
     /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
     Crawl(collect::CrawlArgs),
@@ -130,8 +144,24 @@ fn main() -> ExitCode {
     if let Some(result) = early {
         return finish(result);
     }
-    let res = resources::Resources::load(cli.config.as_deref(), cli.dictionaries.as_deref());
+    // `--config FILE` is the service settings; `--config DIR` the county configuration.
+    let (settings_file, config_dir) = match cli.config {
+        Some(p) if p.is_file() => (Some(p), None),
+        other => (None, other),
+    };
+    let settings = match settings::init(settings_file.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return finish(Err(e)),
+    };
+    let config_dir = config_dir.or_else(|| settings.paths.config.clone());
+    let dictionaries = cli.dictionaries.or_else(|| settings.paths.dictionaries.clone());
+    if let Command::Backup(a) = &cli.command {
+        return finish(maintain::backup(a));
+    }
+    let res = resources::Resources::load(config_dir.as_deref(), dictionaries.as_deref());
     let result = res.and_then(|res| match cli.command {
+        Command::Demo(a) => demo::demo(&res, &a),
+        Command::Reanalyze(a) => maintain::reanalyze(&res, &a),
         Command::Analyze(a) => analyze::run(&res, &a),
         Command::Rules(RulesCommand::Check) => rules_cmd::check(&res),
         Command::Rules(RulesCommand::Explain(a)) => rules_cmd::explain(&res, &a),
@@ -140,15 +170,16 @@ fn main() -> ExitCode {
         Command::Eval(EvalCommand::Routing(a)) => evaluate::routing(&res, &a),
         Command::Eval(EvalCommand::Sentiment(a)) => evaluate::sentiment(&res, &a),
         Command::Eval(EvalCommand::Lang(a)) => evaluate::lang(&res, &a),
-        Command::Run(a) => run::run(&res, cli.config.as_deref(), &a),
+        Command::Run(a) => run::run(&res, config_dir.as_deref(), &a),
         Command::Import(a) => import::import(&res, &a),
         Command::Reindex(a) => search_cmd::reindex(&res, &a),
         Command::Migrate(a) => run::migrate(&a),
         Command::Token(c) => run::token(&c),
-        Command::CheckConfig => run::check_config(&res, cli.config.as_deref()),
+        Command::CheckConfig => run::check_config(&res, config_dir.as_deref()),
         Command::Search(a) => search_cmd::search(&res, &a),
         Command::Extract(_)
         | Command::Crawl(_)
+        | Command::Backup(_)
         | Command::Eval(EvalCommand::Extract(_))
         | Command::Eval(EvalCommand::Robustness(_)) => {
             unreachable!("handled above")

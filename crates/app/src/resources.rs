@@ -15,6 +15,11 @@ pub fn embedded_config() -> &'static [(&'static str, &'static str)] {
     embedded::CONFIG
 }
 
+/// The demo's site and sources as built into the binary (`demo/`).
+pub fn embedded_demo() -> &'static [(&'static str, &'static str)] {
+    embedded::DEMO
+}
+
 /// Files of one folder as `(relative path, text)`.
 #[derive(Debug, Clone)]
 pub struct FileSet {

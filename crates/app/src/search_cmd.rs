@@ -15,11 +15,14 @@ use crate::run::database_url;
 
 #[derive(Debug, Args)]
 pub struct ReindexArgs {
+    /// Only compare: the index's document ids against the store's posts (exit 1 when they differ).
+    #[arg(long)]
+    check: bool,
     #[arg(long)]
     database: Option<String>,
     /// The data folder (the index lives in DATA/index).
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -51,8 +54,8 @@ pub struct SearchArgs {
     by_time: bool,
     #[arg(long, default_value_t = 20)]
     limit: usize,
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
+    #[arg(long)]
+    data: Option<PathBuf>,
 }
 
 fn index_dir(data: &Path) -> PathBuf {
@@ -85,6 +88,7 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
     let mut after = index.ids()?.last().map_or(0, |&id| id as i64);
     let mut writer = index.writer()?;
     let mut n = 0;
+    let mut progress: Option<crate::progress::Progress> = None;
     loop {
         let batch = store.scan_posts(after, 2000).await?;
         let Some(last) = batch.last() else { break };
@@ -92,12 +96,19 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
         let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
         index.add(&writer, &docs)?;
         n += docs.len();
-        if n / 100_000 != (n - docs.len()) / 100_000 {
-            eprintln!("search index: {n} posts added");
+        // Only long catch-ups (a reindex, a node far behind) show progress.
+        if n >= 10_000 {
+            progress
+                .get_or_insert_with(|| crate::progress::Progress::new("search index", None))
+                .add(docs.len() as u64);
         }
+    }
+    if let Some(p) = progress {
+        p.finish();
     }
     if n > 0 {
         index.commit(&mut writer)?;
+        metrics::counter!("yuqing_posts_indexed_total").increment(n as u64);
     }
     // Let the merges the commit started finish (dropping the writer would discard them).
     writer.wait_merging_threads().map_err(|e| anyhow::anyhow!("search index merge: {e}"))?;
@@ -133,8 +144,11 @@ pub fn open_index(data: &Path, res_segmenter: std::sync::Arc<yuqing_text::Segmen
 
 pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
     let analyzer = res.analyzer()?;
-    let url = database_url(a.database.as_deref(), &a.data)?;
-    let dir = index_dir(&a.data);
+    let url = database_url(a.database.as_deref(), a.data.as_deref())?;
+    let dir = index_dir(&crate::settings::get().data_dir(a.data.as_deref()));
+    if a.check {
+        return check(&url, &dir, analyzer.shared_segmenter());
+    }
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -155,9 +169,46 @@ pub fn reindex(res: &Resources, a: &ReindexArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `reindex --check`: the ids in the index equal the ids of the stored (not purged) posts.
+fn check(url: &str, dir: &Path, segmenter: std::sync::Arc<yuqing_text::Segmenter>) -> Result<ExitCode> {
+    let index = SearchIndex::open(dir, segmenter)?;
+    let in_index = index.ids()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("async runtime")?;
+    let stored: Vec<u64> = rt.block_on(async {
+        let store = SqlStore::connect(url).await.with_context(|| format!("cannot open {url}"))?;
+        let (mut ids, mut after) = (Vec::new(), 0i64);
+        loop {
+            let batch = store.scan_posts(after, 5000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            ids.extend(batch.iter().map(|p| p.id.max(0) as u64));
+        }
+        Ok::<_, anyhow::Error>(ids)
+    })?;
+    let index_set: std::collections::BTreeSet<u64> = in_index.iter().copied().collect();
+    let store_set: std::collections::BTreeSet<u64> = stored.iter().copied().collect();
+    let missing: Vec<_> = store_set.difference(&index_set).take(10).collect();
+    let extra: Vec<_> = index_set.difference(&store_set).take(10).collect();
+    let twice = in_index.len() - index_set.len();
+    println!(
+        "{}",
+        serde_json::json!({
+            "stored": stored.len(), "indexed": in_index.len(), "indexed_twice": twice,
+            "missing_from_index": store_set.difference(&index_set).count(),
+            "not_in_store": index_set.difference(&store_set).count(),
+            "examples_missing": missing, "examples_extra": extra,
+        })
+    );
+    Ok(if missing.is_empty() && extra.is_empty() && twice == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 pub fn search(res: &Resources, a: &SearchArgs) -> Result<ExitCode> {
     let analyzer = res.analyzer()?;
-    let dir = index_dir(&a.data);
+    let dir = index_dir(&crate::settings::get().data_dir(a.data.as_deref()));
     if !dir.exists() {
         anyhow::bail!("no search index in {} (run `yuqing reindex`)", dir.display());
     }

@@ -67,6 +67,37 @@ pub struct StoredPost {
     pub analysis: Option<String>,
 }
 
+/// A source as the status page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceStatus {
+    pub id: String,
+    pub kind: String,
+    pub next_due_at: DateTime<Utc>,
+    /// Health JSON (the collection layer owns its shape).
+    pub health: String,
+    /// The worker holding the source now, if its lease has not run out.
+    pub lease_owner: Option<String>,
+    /// Posts stored from this source (originals and near-duplicates).
+    pub posts: u64,
+}
+
+/// A recent post for lists (the status page); purged posts are left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostSummary {
+    pub id: i64,
+    pub source_id: String,
+    pub title: String,
+    pub url: Option<String>,
+    /// Publication time, else fetch time.
+    pub time: DateTime<Utc>,
+    /// Copies and near-duplicates seen of this post.
+    pub reposts: i64,
+    /// The original this post nearly repeats.
+    pub duplicate_of: Option<i64>,
+    /// The newest analysis JSON, if any.
+    pub analysis: Option<String>,
+}
+
 /// A live API token (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -199,4 +230,25 @@ pub trait Store: Send + Sync {
         cutoff: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Sources with their schedule, health, lease and post counts, by id.
+    fn sources_status(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<SourceStatus>, StoreError>> + Send;
+
+    /// The newest `limit` posts by id (purged ones left out).
+    fn recent_posts(&self, limit: u32) -> impl Future<Output = Result<Vec<PostSummary>, StoreError>> + Send;
+
+    /// Answers when the database can be read (readiness).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores analyses computed again (after a rule or dictionary change) as `(post id, JSON)`
+    /// under `version`, replacing an earlier result of the same version. One transaction.
+    fn save_analyses(
+        &self,
+        version: &str,
+        results: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

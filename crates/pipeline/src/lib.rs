@@ -99,7 +99,9 @@ pub fn prepare(analyzer: &Analyzer, version: &str, items: Vec<Item>) -> Vec<NewP
                 source: Some(item.source.clone()),
                 published_at: item.published_at.map(|t| t.to_rfc3339()),
             };
+            let started = std::time::Instant::now();
             let a = analyzer.analyze(&doc, None);
+            metrics::histogram!("yuqing_analysis_seconds").record(started.elapsed().as_secs_f64());
             let simhash = u64::from_str_radix(&a.simhash, 16).unwrap_or(0);
             let lang = serde_json::to_value(a.lang).ok().and_then(|v| v.as_str().map(str::to_owned));
             let mut json = Vec::new();
@@ -132,6 +134,8 @@ where
         let s = &self.settings;
         let claims = self.store.claim_due(&s.worker, now, s.lease_secs, s.claim_limit).await?;
         let mut report = RoundReport { claimed: claims.len() as u32, ..RoundReport::default() };
+        metrics::counter!("yuqing_sources_claimed_total").increment(claims.len() as u64);
+        let in_flight = metrics::gauge!("yuqing_polls_in_flight");
         let mut tasks = tokio::task::JoinSet::new();
         for claim in claims {
             let Some(source) = self.sources.get(&claim.source_id).cloned() else {
@@ -143,6 +147,7 @@ where
             let analyzer = self.analyzer.clone();
             let reschedule = self.reschedule.clone();
             let settings = self.settings.clone();
+            in_flight.increment(1.0);
             tasks.spawn(async move {
                 let id = claim.source_id.clone();
                 // While the source is being crawled and analysed, its lease is renewed; if it is
@@ -168,9 +173,14 @@ where
                             tracing::info!(source_id = %id, at = %issue.at, reason = %issue.reason, "issue");
                         }
                         let n = poll.items.len() as u32;
+                        metrics::counter!("yuqing_items_fetched_total", "source" => id.clone()).increment(u64::from(n));
+                        let waiting = metrics::gauge!("yuqing_analysis_queue_items");
+                        waiting.increment(f64::from(n));
                         let version = settings.analysis_version.clone();
                         let items = poll.items;
-                        match tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items)).await {
+                        let prepared = tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items)).await;
+                        waiting.decrement(f64::from(n));
+                        match prepared {
                             Ok(posts) => (posts, poll.cursor, Ok(n)),
                             // The cursor already marks these items as seen: keep the old one, so
                             // they come again (and are reported) instead of being lost.
@@ -186,6 +196,7 @@ where
                     }
                     Err(e) => {
                         tracing::warn!(source_id = %id, error = %e, "poll failed");
+                        metrics::counter!("yuqing_source_failures_total", "source" => id.clone()).increment(1);
                         (Vec::new(), claim.cursor.clone(), Err(e))
                     }
                 };
@@ -202,6 +213,7 @@ where
             });
         }
         while let Some(joined) = tasks.join_next().await {
+            in_flight.decrement(1.0);
             match joined {
                 Ok((ok, Ok(r))) => {
                     if ok {

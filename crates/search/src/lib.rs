@@ -77,6 +77,9 @@ pub struct Hit {
     /// The body around the matches, with `<b>…</b>` around them (HTML-escaped otherwise).
     pub snippet: String,
     pub time: DateTime<Utc>,
+    pub source: String,
+    /// Unit ids the post was assigned to.
+    pub departments: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +458,10 @@ impl SearchIndex {
                 }
                 None => String::new(),
             };
-            hits.push(Hit { id, score, title, snippet, time });
+            let source = doc.get_first(f.source).and_then(|v| v.as_str()).unwrap_or("").to_owned();
+            let departments =
+                doc.get_all(f.department).filter_map(|v| v.as_str()).map(str::to_owned).collect();
+            hits.push(Hit { id, score, title, snippet, time, source, departments });
         }
         Ok(hits)
     }

@@ -15,8 +15,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
 use yuqing_core::Cursor;
 use yuqing_core::store::{
-    Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, Store, StoreError,
-    StoredPost, TokenInfo,
+    Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, PostSummary,
+    SourceStatus, Store, StoreError, StoredPost, TokenInfo,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -78,6 +78,14 @@ fn sqlite_setup(
     })
 }
 
+/// Counts what a committed batch did (Prometheus, through the `metrics` facade).
+fn record(r: &IngestReport) {
+    metrics::counter!("yuqing_posts_stored_total").increment(r.inserted + r.near_duplicates);
+    metrics::counter!("yuqing_duplicates_total", "kind" => "exact").increment(r.duplicates);
+    metrics::counter!("yuqing_duplicates_total", "kind" => "near").increment(r.near_duplicates);
+    metrics::counter!("yuqing_duplicates_total", "kind" => "already_stored").increment(r.already_stored);
+}
+
 /// The four 16-bit bands of a SimHash: two hashes within Hamming distance 3 share at least one.
 fn bands(h: u64) -> [i64; 4] {
     [(h & 0xFFFF) as i64, ((h >> 16) & 0xFFFF) as i64, ((h >> 32) & 0xFFFF) as i64, (h >> 48) as i64]
@@ -129,6 +137,29 @@ impl SqlStore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Closes the connections; later calls fail with `StoreError::Unavailable`.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.pool.close().await;
+    }
+
+    /// An online, consistent copy of a SQLite database at `path` (which must not exist), taken
+    /// while writers go on (`VACUUM INTO`: one read transaction, a compacted file). PostgreSQL is
+    /// backed up with its own tools (`pg_dump`), so this refuses it.
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Other(
+                "a PostgreSQL store is backed up with pg_dump (see README, Backup)".into(),
+            ));
+        }
+        if path.exists() {
+            return Err(StoreError::Other(format!("{} exists; backups never overwrite", path.display())));
+        }
+        let target = path.to_str().ok_or_else(|| StoreError::Other("backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await.map_err(err)?;
+        Ok(())
     }
 
     /// Stores one post inside `tx`.
@@ -447,6 +478,7 @@ impl Store for SqlStore {
             Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
+        record(&report);
         Ok(report)
     }
 
@@ -457,6 +489,7 @@ impl Store for SqlStore {
             Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
         }
         tx.commit().await.map_err(err)?;
+        record(&report);
         Ok(report)
     }
 
@@ -614,6 +647,87 @@ impl Store for SqlStore {
         .map_err(err)?;
         tx.commit().await.map_err(err)?;
         Ok(ids)
+    }
+
+    async fn sources_status(&self, now: DateTime<Utc>) -> Result<Vec<SourceStatus>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.kind, s.next_due_at, s.health, \
+             CASE WHEN s.lease_until > $1 THEN s.lease_owner END, \
+             (SELECT COUNT(*) FROM posts p WHERE p.source_id = s.id) \
+             FROM sources s ORDER BY s.id",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SourceStatus {
+                    id: r.try_get(0).map_err(err)?,
+                    kind: r.try_get(1).map_err(err)?,
+                    next_due_at: from_ms(r.try_get(2).map_err(err)?)?,
+                    health: r.try_get(3).map_err(err)?,
+                    lease_owner: r.try_get(4).map_err(err)?,
+                    posts: r.try_get::<i64, _>(5).map_err(err)?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn recent_posts(&self, limit: u32) -> Result<Vec<PostSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.source_id, p.title, p.url, COALESCE(p.published_at, p.fetched_at), p.reposts, \
+             p.duplicate_of, \
+             (SELECT a.result FROM analyses a WHERE a.post_id = p.id ORDER BY a.analyzed_at DESC LIMIT 1) \
+             FROM posts p WHERE p.purged_at IS NULL ORDER BY p.id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(PostSummary {
+                    id: r.try_get(0).map_err(err)?,
+                    source_id: r.try_get(1).map_err(err)?,
+                    title: r.try_get(2).map_err(err)?,
+                    url: r.try_get(3).map_err(err)?,
+                    time: from_ms(r.try_get(4).map_err(err)?)?,
+                    reposts: r.try_get(5).map_err(err)?,
+                    duplicate_of: r.try_get(6).map_err(err)?,
+                    analysis: r.try_get(7).map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn save_analyses(
+        &self,
+        version: &str,
+        results: &[(i64, String)],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(err)?;
+        for (id, json) in results {
+            sqlx::query(
+                "INSERT INTO analyses (post_id, version, result, analyzed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (post_id, version) DO UPDATE SET result = excluded.result, analyzed_at = excluded.analyzed_at",
+            )
+            .bind(*id)
+            .bind(version)
+            .bind(json.as_str())
+            .bind(ms(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(())
     }
 }
 

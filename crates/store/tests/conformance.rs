@@ -221,6 +221,42 @@ fn retention_purges_text_and_evidence(s: SqlStore, url: String) -> Pin<Box<dyn F
     })
 }
 
+fn status_and_reanalysis(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        s.ping().await.unwrap();
+        s.register_sources(&[("news".into(), "html".into()), ("quiet".into(), "feed".into())], t0())
+            .await
+            .unwrap();
+        let claims = s.claim_due("w1", t0(), 60, 1).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        let held = claims[0].source_id.clone();
+        s.ingest(&[post(&held, "a", "供暖不热", 1), post(&held, "b", "欠薪", 1 << 40)], t0()).await.unwrap();
+        let status = s.sources_status(t0()).await.unwrap();
+        assert_eq!(status.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["news", "quiet"]);
+        let mine = status.iter().find(|x| x.id == held).unwrap();
+        assert_eq!((mine.posts, mine.lease_owner.as_deref()), (2, Some("w1")));
+        let other = status.iter().find(|x| x.id != held).unwrap();
+        assert_eq!((other.posts, other.lease_owner.as_deref()), (0, None));
+        // An expired lease is not shown as held.
+        let later = s.sources_status(t0() + Duration::seconds(61)).await.unwrap();
+        assert!(later.iter().all(|x| x.lease_owner.is_none()));
+
+        let recent = s.recent_posts(10).await.unwrap();
+        assert_eq!(recent.iter().map(|p| p.title.as_str()).collect::<Vec<_>>(), ["标题 b", "标题 a"]);
+        assert_eq!(recent[0].analysis.as_deref(), Some("{\"departments\":[]}"));
+        assert_eq!(s.recent_posts(1).await.unwrap().len(), 1);
+
+        // A new analysis version becomes the one read back; saving it again replaces it.
+        let id = recent[0].id;
+        let later = t0() + Duration::minutes(1);
+        s.save_analyses("test-2", &[(id, "{\"v\":2}".into())], later).await.unwrap();
+        s.save_analyses("test-2", &[(id, "{\"v\":3}".into())], later + Duration::minutes(1)).await.unwrap();
+        let scanned = s.scan_posts(0, 10).await.unwrap();
+        let got = scanned.iter().find(|p| p.id == id).unwrap();
+        assert_eq!(got.analysis.as_deref(), Some("{\"v\":3}"));
+    })
+}
+
 const CASES: &[(&str, Case)] = &[
     ("migrations_have_the_same_versions", migrations_have_the_same_versions),
     ("idempotent_ingestion", idempotent_ingestion),
@@ -228,6 +264,7 @@ const CASES: &[(&str, Case)] = &[
     ("duplicates_and_near_duplicates", duplicates_and_near_duplicates),
     ("leases_split_the_work", leases_split_the_work),
     ("retention_purges_text_and_evidence", retention_purges_text_and_evidence),
+    ("status_and_reanalysis", status_and_reanalysis),
 ];
 
 /// A fresh PostgreSQL database for one case; dropped afterwards.

@@ -1,8 +1,15 @@
-//! The HTTP interface: today the push API for partner crawlers and hotline exports
-//! (`POST /api/v1/posts`, JSON lines, bearer token with the `ingest` scope) and `GET /healthz`.
-//! Pushed posts go through the same analysis and de-duplication as crawled ones.
+//! The HTTP interface: the push API for partner crawlers and hotline exports (`POST /api/v1/posts`,
+//! JSON lines, bearer token with the `ingest` scope), the status page (`GET /`: sources and their
+//! health, recent posts with their departments, a search box; `GET /search`), and the probes
+//! `/healthz` (the process answers), `/readyz` (the store answers) and `/metrics` (Prometheus
+//! text). Pushed posts go through the same analysis and de-duplication as crawled ones.
 //!
-//! Generic over the store: this crate names no adapter (no sqlx, reqwest or tantivy).
+//! Generic over the store; search and the metrics exporter come in as small traits/closures, so
+//! this crate names no adapter (no sqlx, reqwest, tantivy or exporter).
+
+mod pages;
+
+pub use pages::{PostSearch, SearchHit};
 
 use std::sync::Arc;
 
@@ -23,10 +30,36 @@ pub const MAX_PUSH_BYTES: usize = 16 * 1024 * 1024;
 /// Most lines in one push.
 pub const MAX_PUSH_LINES: usize = 10_000;
 
+/// Renders the process's metrics in the Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
 pub struct AppState<S> {
     pub store: Arc<S>,
     pub analyzer: Arc<Analyzer>,
     pub analysis_version: String,
+    /// Full-text search over stored posts (the status page's search box); `None`: no index here.
+    pub search: Option<Arc<dyn PostSearch>>,
+    /// `/metrics`; `None` answers 404.
+    pub metrics: Option<MetricsRender>,
+    /// Human names of sources by id, for pages.
+    pub source_names: std::collections::HashMap<String, String>,
+    /// A line shown at the top of the status page (e.g. that this is the demo).
+    pub banner: Option<String>,
+}
+
+impl<S> AppState<S> {
+    /// State with the push API and probes only; add search, metrics and names with the fields.
+    pub fn new(store: Arc<S>, analyzer: Arc<Analyzer>, analysis_version: impl Into<String>) -> Self {
+        AppState {
+            store,
+            analyzer,
+            analysis_version: analysis_version.into(),
+            search: None,
+            metrics: None,
+            source_names: Default::default(),
+            banner: None,
+        }
+    }
 }
 
 impl<S> std::fmt::Debug for AppState<S> {
@@ -42,7 +75,11 @@ pub fn token_hash(token: &str) -> String {
 
 pub fn router<S: Store + 'static>(state: Arc<AppState<S>>) -> Router {
     Router::new()
+        .route("/", get(pages::status::<S>))
+        .route("/search", get(pages::search::<S>))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz::<S>))
+        .route("/metrics", get(metrics::<S>))
         .route("/api/v1/posts", post(push::<S>))
         .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
         .with_state(state)
@@ -54,6 +91,27 @@ fn json(status: StatusCode, v: serde_json::Value) -> Response {
 
 fn problem(status: StatusCode, msg: &str) -> Response {
     json(status, serde_json::json!({ "error": msg }))
+}
+
+/// Ready when the store answers within two seconds.
+async fn readyz<S: Store + 'static>(State(st): State<Arc<AppState<S>>>) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), st.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer in time").into_response(),
+    }
+}
+
+async fn metrics<S: Store + 'static>(State(st): State<Arc<AppState<S>>>) -> Response {
+    match &st.metrics {
+        Some(render) => {
+            ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render()).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
 }
 
 async fn push<S: Store + 'static>(
@@ -95,6 +153,8 @@ async fn push<S: Store + 'static>(
             Err(e) => errors.push(serde_json::json!({ "line": i + 1, "error": e })),
         }
     }
+    metrics::counter!("yuqing_push_lines_total", "outcome" => "accepted").increment(items.len() as u64);
+    metrics::counter!("yuqing_push_lines_total", "outcome" => "rejected").increment(errors.len() as u64);
     if items.is_empty() {
         return json(StatusCode::BAD_REQUEST, serde_json::json!({ "accepted": 0, "errors": errors }));
     }

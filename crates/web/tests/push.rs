@@ -31,11 +31,7 @@ async fn push_with_tokens_and_per_line_errors() {
     store.migrate().await.unwrap();
     let id = store.add_token("12345热线", "ingest", &token_hash("secret-ingest"), Utc::now()).await.unwrap();
     store.add_token("报表", "read", &token_hash("secret-read"), Utc::now()).await.unwrap();
-    let state = AppState {
-        store: store.clone(),
-        analyzer: Arc::new(shipped_analyzer()),
-        analysis_version: "t".into(),
-    };
+    let state = AppState::new(store.clone(), Arc::new(shipped_analyzer()), "t");
     let app = router(Arc::new(state));
 
     let lines = "{\"id\":\"h1\",\"title\":\"小区停水\",\"body\":\"那拉提镇某小区停水三天\"}\nnot json\n{\"id\":\"h2\",\"title\":\"\",\"body\":\"\"}\n{\"id\":\"h3\",\"title\":\"路灯不亮\",\"source\":\"hotline\"}\n";
