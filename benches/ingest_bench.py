@@ -29,15 +29,44 @@ def generate(src, n, out):
                                ensure_ascii=False) + "\n")
 
 
+def status_kb(pid):
+    """RssAnon and RssFile of a live process, in kB (0 when it is gone)."""
+    out = {"RssAnon": 0, "RssFile": 0}
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            k = line.split(":")[0]
+            if k in out:
+                out[k] = int(line.split()[1])
+    except OSError:
+        pass
+    return out
+
+
 def run(args):
+    """Wall, peak RSS (getrusage), CPU, last stderr line, and the peaks of anonymous and
+    file-backed (memory-mapped) resident memory sampled every 0.2 s."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    r = subprocess.run([YUQING] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = open(os.path.join("/tmp", f"yuqing-ingest-{os.getpid()}.log"), "w+")
+    p = subprocess.Popen([YUQING] + args, stdout=subprocess.DEVNULL, stderr=err, text=True)
+    peak_anon = peak_file = 0
+    while p.poll() is None:
+        s = status_kb(p.pid)
+        peak_anon, peak_file = max(peak_anon, s["RssAnon"]), max(peak_file, s["RssFile"])
+        time.sleep(0.2)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode not in (0, 1):
-        sys.exit(r.stderr[-3000:])
-    return wall, after.ru_maxrss / 1024.0, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), r.stderr.strip().splitlines()[-1]
+    err.seek(0)
+    text = err.read()
+    if p.returncode not in (0, 1):
+        sys.exit(text[-3000:])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    return wall, after.ru_maxrss / 1024.0, cpu, last, peak_anon / 1024.0, peak_file / 1024.0
+
+
+def dir_size(d):
+    return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
 
 
 def main():
@@ -45,7 +74,8 @@ def main():
     ap.add_argument("--messages", required=True)
     ap.add_argument("--posts", type=int, default=1_000_000)
     ap.add_argument("--work", default="/tmp/yuqing-ingest")
-    ap.add_argument("--pg")
+    ap.add_argument("--pg", help="PostgreSQL admin URL; a fresh database yuqing_ingest_bench is made beside it")
+    ap.add_argument("--skip-sqlite", action="store_true")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     inp = os.path.join(a.work, f"posts-{a.posts}.jsonl")
@@ -53,14 +83,28 @@ def main():
         generate(a.messages, a.posts, inp)
     data = os.path.join(a.work, "data")
     shutil.rmtree(data, ignore_errors=True)
-    wall, rss, cpu, last = run(["import", inp, "--data", data, "--batch", "2000"])
-    size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
-    print(f"SQLite: {a.posts} posts in {wall:.1f} s = {a.posts / wall:.0f} posts/s; CPU {cpu:.0f} s; "
-          f"database {size / 1e6:.0f} MB; peak RSS {rss:.0f} MB\n  {last}")
+    if not a.skip_sqlite:
+        wall, rss, cpu, last, anon, filemap = run(["import", inp, "--data", data, "--batch", "2000"])
+        size = sum(os.path.getsize(os.path.join(data, f)) for f in os.listdir(data))
+        index = dir_size(os.path.join(data, "index"))
+        print(f"SQLite: {a.posts} posts in {wall:.1f} s = {a.posts / wall:.0f} posts/s; CPU {cpu:.0f} s; "
+              f"database {size / 1e6:.0f} MB, index {index / 1e6:.0f} MB; peak RSS {rss:.0f} MB "
+              f"(anonymous {anon:.0f} MB, mapped files {filemap:.0f} MB)\n  {last}", flush=True)
     if a.pg:
-        wall, rss, cpu, last = run(["import", inp, "--database", a.pg, "--batch", "2000"])
-        print(f"PostgreSQL: {a.posts} posts in {wall:.1f} s = {a.posts / wall:.0f} posts/s; CPU {cpu:.0f} s; "
-              f"peak RSS {rss:.0f} MB\n  {last}")
+        # A fresh database beside the one the URL names.
+        db = "yuqing_ingest_bench"
+        subprocess.run(["psql", a.pg, "-qc", f"DROP DATABASE IF EXISTS {db}"], check=True)
+        subprocess.run(["psql", a.pg, "-qc", f"CREATE DATABASE {db}"], check=True)
+        url = a.pg.rsplit("/", 1)[0] + "/" + db
+        data_pg = os.path.join(a.work, "data-pg")
+        shutil.rmtree(data_pg, ignore_errors=True)
+        wall, rss, cpu, last, anon, filemap = run(["import", inp, "--database", url, "--data", data_pg,
+                                                  "--batch", "2000"])
+        size = subprocess.run(["psql", url, "-Atc", f"SELECT pg_database_size('{db}')"],
+                              stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+        print(f"PostgreSQL: {a.posts} posts in {wall:.1f} s = {a.posts / wall:.0f} posts/s; CPU {cpu:.0f} s "
+              f"(this process; the server's own CPU is not counted); database {int(size) / 1e6:.0f} MB; "
+              f"peak RSS {rss:.0f} MB (anonymous {anon:.0f} MB, mapped files {filemap:.0f} MB)\n  {last}")
 
 
 if __name__ == "__main__":

@@ -82,17 +82,30 @@ pub fn indexed(p: &StoredPost) -> IndexedPost {
     }
 }
 
-/// Indexes every stored post newer than the newest indexed one (after a crash, or after other
-/// writers stored posts): the index catches up with the store. Returns how many were added.
+/// How far the index has followed the store: the commit order (`seq`) of the last post it took,
+/// kept in the index's commit payload as `seq:N` (an index written before there was a payload
+/// falls back to its largest post id, which was the commit order then).
+fn followed(index: &SearchIndex) -> Result<i64> {
+    if let Some(n) =
+        index.payload()?.as_deref().and_then(|p| p.strip_prefix("seq:")).and_then(|n| n.parse().ok())
+    {
+        return Ok(n);
+    }
+    Ok(index.ids()?.last().map_or(0, |&id| id as i64))
+}
+
+/// Indexes every post committed to the store after the last one the index took (after a crash,
+/// or after other writers stored posts), in commit order: the index catches up with the store.
+/// Returns how many were added.
 pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize> {
-    let mut after = index.ids()?.last().map_or(0, |&id| id as i64);
+    let mut after = followed(index)?;
     let mut writer = index.writer()?;
     let mut n = 0;
     let mut progress: Option<crate::progress::Progress> = None;
     loop {
-        let batch = store.scan_posts(after, 2000).await?;
+        let batch = store.scan_committed(after, 2000).await?;
         let Some(last) = batch.last() else { break };
-        after = last.id;
+        after = last.seq;
         let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
         index.add(&writer, &docs)?;
         n += docs.len();
@@ -107,7 +120,7 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
         p.finish();
     }
     if n > 0 {
-        index.commit(&mut writer)?;
+        index.commit_with_payload(&mut writer, &format!("seq:{after}"))?;
         metrics::counter!("yuqing_posts_indexed_total").increment(n as u64);
     }
     // Let the merges the commit started finish (dropping the writer would discard them).

@@ -57,6 +57,9 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredPost {
     pub id: i64,
+    /// Commit order: a post committed later has a larger `seq` (ids need not be in that order
+    /// when several processes write).
+    pub seq: i64,
     pub source_id: String,
     pub title: String,
     pub body: String,
@@ -193,6 +196,14 @@ pub trait Store: Send + Sync {
 
     /// Every `(source, item)` ingested, sorted.
     fn item_keys(&self) -> impl Future<Output = Result<Vec<(String, String)>, StoreError>> + Send;
+
+    /// Posts committed after `after_seq` (purged ones left out), in commit order, at most `limit`:
+    /// how a reader follows the store without missing a post another writer committed late.
+    fn scan_committed(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredPost>, StoreError>> + Send;
 
     /// Posts with `id > after_id` (purged ones left out), in id order, at most `limit`.
     fn scan_posts(

@@ -245,6 +245,9 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
+/// Segments with more documents than this are not merged further (see [`SearchIndex::writer`]).
+pub const MAX_DOCS_BEFORE_MERGE: usize = 100_000;
+
 /// The index of one node.
 pub struct SearchIndex {
     index: Index,
@@ -287,8 +290,16 @@ impl SearchIndex {
         Ok(SearchIndex { index, reader, fields, segmenter })
     }
 
+    /// A writer with a 64 MB indexing budget. Segments stop growing by merges at
+    /// [`MAX_DOCS_BEFORE_MERGE`] documents: a merge reads its inputs through memory maps, which
+    /// count in the process's resident memory, so unbounded merges of a million-post index would
+    /// take gigabytes; a few more segments cost searches little (BENCHMARKS.md).
     pub fn writer(&self) -> Result<IndexWriter, SearchError> {
-        Ok(self.index.writer(64 * 1024 * 1024)?)
+        let w = self.index.writer(64 * 1024 * 1024)?;
+        let mut policy = tantivy::merge_policy::LogMergePolicy::default();
+        policy.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
+        w.set_merge_policy(Box::new(policy));
+        Ok(w)
     }
 
     /// Adds (or replaces) posts; call [`SearchIndex::commit`] after a batch.
@@ -321,10 +332,31 @@ impl SearchIndex {
         }
     }
 
+    /// Commits, keeping the note of the last commit (see [`SearchIndex::commit_with_payload`]).
     pub fn commit(&self, w: &mut IndexWriter) -> Result<(), SearchError> {
-        w.commit()?;
+        let kept = self.payload()?;
+        let mut prepared = w.prepare_commit()?;
+        if let Some(p) = &kept {
+            prepared.set_payload(p);
+        }
+        prepared.commit()?;
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// Commits with a note stored atomically with the commit (how far the index has followed
+    /// the store); [`SearchIndex::payload`] reads it back.
+    pub fn commit_with_payload(&self, w: &mut IndexWriter, payload: &str) -> Result<(), SearchError> {
+        let mut prepared = w.prepare_commit()?;
+        prepared.set_payload(payload);
+        prepared.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The note of the last commit made with [`SearchIndex::commit_with_payload`], if any.
+    pub fn payload(&self) -> Result<Option<String>, SearchError> {
+        Ok(self.index.load_metas()?.payload)
     }
 
     /// Ids of every indexed post (to compare with the store).

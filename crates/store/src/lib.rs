@@ -12,7 +12,7 @@ use std::sync::Once;
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use yuqing_core::Cursor;
 use yuqing_core::store::{
     Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, PostSummary,
@@ -78,6 +78,14 @@ fn sqlite_setup(
     })
 }
 
+/// Attempts of a writing transaction that PostgreSQL aborted as a deadlock victim or a
+/// serialization failure (two writers bumping the same repost counters in opposite orders).
+const RETRIES: u32 = 3;
+
+fn retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// Counts what a committed batch did (Prometheus, through the `metrics` facade).
 fn record(r: &IngestReport) {
     metrics::counter!("yuqing_posts_stored_total").increment(r.inserted + r.near_duplicates);
@@ -139,6 +147,36 @@ impl SqlStore {
         self.backend
     }
 
+    /// Posts matching `filter` (with `$1` bound to `after`), at most `limit`.
+    async fn scan(&self, filter: &str, after: i64, limit: u32) -> Result<Vec<StoredPost>, StoreError> {
+        let sql = format!(
+            "SELECT p.id, COALESCE(p.seq, p.id), p.source_id, p.title, p.body, p.lang, \
+             COALESCE(p.published_at, p.fetched_at), \
+             (SELECT a.result FROM analyses a WHERE a.post_id = p.id ORDER BY a.analyzed_at DESC LIMIT 1) \
+             FROM posts p WHERE {filter} LIMIT $2"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StoredPost {
+                    id: r.try_get(0).map_err(err)?,
+                    seq: r.try_get(1).map_err(err)?,
+                    source_id: r.try_get(2).map_err(err)?,
+                    title: r.try_get(3).map_err(err)?,
+                    body: r.try_get(4).map_err(err)?,
+                    lang: r.try_get(5).map_err(err)?,
+                    time: from_ms(r.try_get(6).map_err(err)?)?,
+                    analysis: r.try_get(7).map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
     /// Closes the connections; later calls fail with `StoreError::Unavailable`.
     pub async fn close(&self) {
         self.writer.close().await;
@@ -146,9 +184,10 @@ impl SqlStore {
     }
 
     /// An online, consistent copy of a SQLite database at `path` (which must not exist), taken
-    /// while writers go on (`VACUUM INTO`: one read transaction, a compacted file). PostgreSQL is
+    /// while writers go on (`VACUUM INTO`: one read transaction, a compacted file), then opened
+    /// read-only and checked (`PRAGMA quick_check`). Returns the posts in the copy. PostgreSQL is
     /// backed up with its own tools (`pg_dump`), so this refuses it.
-    pub async fn backup_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+    pub async fn backup_to(&self, path: &std::path::Path) -> Result<u64, StoreError> {
         if self.backend != Backend::Sqlite {
             return Err(StoreError::Other(
                 "a PostgreSQL store is backed up with pg_dump (see README, Backup)".into(),
@@ -159,16 +198,33 @@ impl SqlStore {
         }
         let target = path.to_str().ok_or_else(|| StoreError::Other("backup path is not UTF-8".into()))?;
         sqlx::query("VACUUM INTO $1").bind(target).execute(&self.pool).await.map_err(err)?;
-        Ok(())
+        let opts = AnyConnectOptions::from_str(&format!("sqlite://{target}?mode=ro")).map_err(err)?;
+        let mut copy = AnyConnection::connect_with(&opts).await.map_err(err)?;
+        let check: String = sqlx::query("PRAGMA quick_check")
+            .fetch_one(&mut copy)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(err)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt(format!("the backup {target} fails its check: {check}")));
+        }
+        let posts: i64 = sqlx::query("SELECT COUNT(*) FROM posts")
+            .fetch_one(&mut copy)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(err)?;
+        copy.close().await.map_err(err)?;
+        Ok(posts.max(0) as u64)
     }
 
-    /// Stores one post inside `tx`.
+    /// Stores one post inside `tx`; returns the id of a new post row (None for a copy or an item
+    /// already stored).
     async fn ingest_one(
         tx: &mut AnyConnection,
         p: &NewPost,
         now: DateTime<Utc>,
         report: &mut IngestReport,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Option<i64>, sqlx::Error> {
         let it = &p.item;
         // The same (source, item) again: nothing to do.
         let known = sqlx::query("SELECT post_id FROM post_items WHERE source_id = $1 AND item_id = $2")
@@ -178,7 +234,7 @@ impl SqlStore {
             .await?;
         if known.is_some() {
             report.already_stored += 1;
-            return Ok(());
+            return Ok(None);
         }
         // The same text from elsewhere: a copy, not a post.
         let same = sqlx::query("SELECT id FROM posts WHERE content_hash = $1")
@@ -186,7 +242,7 @@ impl SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = same {
-            return Self::record_copy(tx, it, row.try_get(0)?, report).await;
+            return Self::record_copy(tx, it, row.try_get(0)?, report).await.map(|()| None);
         }
         // A near-duplicate of a recent post: stored, linked to its original.
         let b = bands(p.simhash);
@@ -255,7 +311,7 @@ impl SqlStore {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get(0)?;
-            return Self::record_copy(tx, it, original, report).await;
+            return Self::record_copy(tx, it, original, report).await.map(|()| None);
         };
         let id: i64 = row.try_get(0)?;
         sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
@@ -294,7 +350,39 @@ impl SqlStore {
             }
             None => report.inserted += 1,
         }
-        Ok(())
+        Ok(Some(id))
+    }
+
+    /// Stores `posts` inside `tx` and, as the transaction's last statement, numbers the new ones
+    /// in commit order (`seq`). On PostgreSQL the numbering takes a transaction-scoped advisory
+    /// lock held until commit, so transactions that number later commit later; everything before
+    /// it runs side by side with other writers.
+    async fn store_posts(
+        &self,
+        tx: &mut AnyConnection,
+        posts: &[NewPost],
+        now: DateTime<Utc>,
+    ) -> Result<IngestReport, sqlx::Error> {
+        let mut report = IngestReport::default();
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+        for p in posts {
+            if let Some(id) = Self::ingest_one(tx, p, now, &mut report).await? {
+                (lo, hi) = (lo.min(id), hi.max(id));
+            }
+        }
+        if lo <= hi {
+            // Rows of other transactions in [lo, hi] are either invisible here (not committed) or
+            // committed and numbered already: `seq IS NULL` leaves them alone.
+            let sql = match self.backend {
+                Backend::Sqlite => "UPDATE posts SET seq = id WHERE id BETWEEN $1 AND $2 AND seq IS NULL",
+                Backend::Postgres => {
+                    sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
+                    "UPDATE posts SET seq = nextval('post_commit_seq') WHERE id BETWEEN $1 AND $2 AND seq IS NULL"
+                }
+            };
+            sqlx::query(sql).bind(lo).bind(hi).execute(&mut *tx).await?;
+        }
+        Ok(report)
     }
 
     /// An item whose text is already stored: not a post; the original's repost count grows and
@@ -325,15 +413,11 @@ impl SqlStore {
         match self.backend {
             // Take the write lock at once: no deadlock between two read-then-write transactions.
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => {
-                // Writers take turns (a transaction-scoped advisory lock): post ids then become
-                // visible in the order they were given, so readers that follow the store by id
-                // (the search index) never skip a post committed late; and no two transactions
-                // race on the same content hash or deadlock on repost counters.
-                let mut tx = self.writer.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
-                Ok(tx)
-            }
+            // Writers run side by side; only numbering posts in commit order takes turns
+            // (`store_posts`). Two transactions storing the same text meet at the unique
+            // content hash (the second waits, then records a copy); a deadlock between repost
+            // counters is retried (`retrying`).
+            Backend::Postgres => self.writer.begin().await,
         }
     }
 }
@@ -454,43 +538,65 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<IngestReport, StoreError> {
         let cursor_json = serde_json::to_string(cursor).map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut tx = self.begin_write().await.map_err(err)?;
-        // The lease is checked and released in the same transaction as the posts and cursor.
-        let released = sqlx::query(
-            "UPDATE sources SET cursor = $1, health = $2, next_due_at = $3, lease_owner = NULL, lease_until = NULL, \
-             updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until > $4",
-        )
-        .bind(cursor_json)
-        .bind(health)
-        .bind(ms(next_due_at))
-        .bind(ms(now))
-        .bind(source_id)
-        .bind(worker)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        if released.rows_affected() != 1 {
-            tx.rollback().await.map_err(err)?;
-            return Err(StoreError::LeaseLost(source_id.to_owned()));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin_write().await.map_err(err)?;
+            // The lease is checked and released in the same transaction as the posts and cursor.
+            let released = sqlx::query(
+                "UPDATE sources SET cursor = $1, health = $2, next_due_at = $3, lease_owner = NULL, lease_until = NULL, \
+                 updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until > $4",
+            )
+            .bind(&cursor_json)
+            .bind(health)
+            .bind(ms(next_due_at))
+            .bind(ms(now))
+            .bind(source_id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+            if released.rows_affected() != 1 {
+                tx.rollback().await.map_err(err)?;
+                return Err(StoreError::LeaseLost(source_id.to_owned()));
+            }
+            let stored = match self.store_posts(&mut tx, posts, now).await {
+                Ok(r) => tx.commit().await.map(|()| r),
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(report) => {
+                    record(&report);
+                    return Ok(report);
+                }
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    tracing::debug!(error = %e, attempt, "commit retried");
+                }
+                Err(e) => return Err(err(e)),
+            }
         }
-        let mut report = IngestReport::default();
-        for p in posts {
-            Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
-        }
-        tx.commit().await.map_err(err)?;
-        record(&report);
-        Ok(report)
     }
 
     async fn ingest(&self, posts: &[NewPost], now: DateTime<Utc>) -> Result<IngestReport, StoreError> {
-        let mut tx = self.begin_write().await.map_err(err)?;
-        let mut report = IngestReport::default();
-        for p in posts {
-            Self::ingest_one(&mut tx, p, now, &mut report).await.map_err(err)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin_write().await.map_err(err)?;
+            let stored = match self.store_posts(&mut tx, posts, now).await {
+                Ok(r) => tx.commit().await.map(|()| r),
+                Err(e) => Err(e),
+            };
+            match stored {
+                Ok(report) => {
+                    record(&report);
+                    return Ok(report);
+                }
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    tracing::debug!(error = %e, attempt, "ingest retried");
+                }
+                Err(e) => return Err(err(e)),
+            }
         }
-        tx.commit().await.map_err(err)?;
-        record(&report);
-        Ok(report)
     }
 
     async fn cursor(&self, source_id: &str) -> Result<Option<Cursor>, StoreError> {
@@ -531,29 +637,11 @@ impl Store for SqlStore {
     }
 
     async fn scan_posts(&self, after_id: i64, limit: u32) -> Result<Vec<StoredPost>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.id, p.source_id, p.title, p.body, p.lang, COALESCE(p.published_at, p.fetched_at), \
-             (SELECT a.result FROM analyses a WHERE a.post_id = p.id ORDER BY a.analyzed_at DESC LIMIT 1) \
-             FROM posts p WHERE p.id > $1 AND p.purged_at IS NULL ORDER BY p.id LIMIT $2",
-        )
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err)?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(StoredPost {
-                    id: r.try_get(0).map_err(err)?,
-                    source_id: r.try_get(1).map_err(err)?,
-                    title: r.try_get(2).map_err(err)?,
-                    body: r.try_get(3).map_err(err)?,
-                    lang: r.try_get(4).map_err(err)?,
-                    time: from_ms(r.try_get(5).map_err(err)?)?,
-                    analysis: r.try_get(6).map_err(err)?,
-                })
-            })
-            .collect()
+        self.scan("p.id > $1 AND p.purged_at IS NULL ORDER BY p.id", after_id, limit).await
+    }
+
+    async fn scan_committed(&self, after_seq: i64, limit: u32) -> Result<Vec<StoredPost>, StoreError> {
+        self.scan("p.seq > $1 AND p.purged_at IS NULL ORDER BY p.seq", after_seq, limit).await
     }
 
     async fn add_token(

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::Row;
 use yuqing_core::store::{NewPost, Store, StoreError};
 use yuqing_core::{Cursor, Engagement, Item};
-use yuqing_store::SqlStore;
+use yuqing_store::{Backend, SqlStore};
 
 type Case = fn(SqlStore, String) -> Pin<Box<dyn Future<Output = ()>>>;
 
@@ -257,6 +257,80 @@ fn status_and_reanalysis(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = 
     })
 }
 
+fn backup_copies_sqlite_online(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        s.ingest(&[post("push", "a", "供暖不热", 1), post("push", "b", "欠薪", 1 << 40)], t0())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("copy.db");
+        match s.backend() {
+            Backend::Sqlite => {
+                assert_eq!(s.backup_to(&file).await.unwrap(), 2);
+                let copy = SqlStore::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+                assert_eq!(copy.count_posts().await.unwrap(), 2);
+                assert_eq!(copy.item_keys().await.unwrap(), s.item_keys().await.unwrap());
+                // Never over an existing file.
+                assert!(s.backup_to(&file).await.is_err());
+            }
+            Backend::Postgres => {
+                let e = s.backup_to(&file).await.unwrap_err();
+                assert!(e.to_string().contains("pg_dump"), "{e}");
+                assert!(!file.exists());
+            }
+        }
+    })
+}
+
+/// Four writers commit concurrently while a reader follows the store by commit order: the reader
+/// sees every post exactly once (following by id would skip a post whose transaction took its id
+/// early and committed late).
+fn a_follower_sees_every_commit(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let done = std::cell::Cell::new(0);
+        let writers = futures_util::future::join_all((0..4u64).map(|w| {
+            let (s, done) = (s.clone(), &done);
+            async move {
+                for b in 0..5u64 {
+                    let posts: Vec<NewPost> = (0..4u64)
+                        .map(|i| {
+                            let n = w * 100 + b * 10 + i;
+                            let hash = (n + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                            post(&format!("w{w}"), &format!("{b}-{i}"), &format!("第{n}条正文"), hash)
+                        })
+                        .collect();
+                    s.ingest(&posts, t0()).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                done.set(done.get() + 1);
+            }
+        }));
+        let follower = async {
+            let (mut after, mut seen) = (0i64, Vec::new());
+            loop {
+                let finished = done.get() == 4;
+                let batch = s.scan_committed(after, 7).await.unwrap();
+                for p in &batch {
+                    assert!(p.seq > after, "commit order only grows");
+                    after = p.seq;
+                    seen.push(p.id);
+                }
+                if batch.is_empty() && finished {
+                    return seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let (_, mut seen) = tokio::join!(writers, follower);
+        let total = seen.len();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!((total, seen.len()), (80, 80), "every post once");
+        let all: Vec<i64> = s.scan_posts(0, 1000).await.unwrap().iter().map(|p| p.id).collect();
+        assert_eq!(seen, all);
+    })
+}
+
 const CASES: &[(&str, Case)] = &[
     ("migrations_have_the_same_versions", migrations_have_the_same_versions),
     ("idempotent_ingestion", idempotent_ingestion),
@@ -265,6 +339,8 @@ const CASES: &[(&str, Case)] = &[
     ("leases_split_the_work", leases_split_the_work),
     ("retention_purges_text_and_evidence", retention_purges_text_and_evidence),
     ("status_and_reanalysis", status_and_reanalysis),
+    ("backup_copies_sqlite_online", backup_copies_sqlite_online),
+    ("a_follower_sees_every_commit", a_follower_sees_every_commit),
 ];
 
 /// A fresh PostgreSQL database for one case; dropped afterwards.
