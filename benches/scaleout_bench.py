@@ -32,6 +32,13 @@ def cpu_secs(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def machine_ticks():
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = f[3] + f[4]
+    return sum(f) - idle, sum(f)
+
+
 def sources_toml(url, feeds):
     out = ["[fetch]\nper_host_requests_per_sec = 2000.0\nper_host_concurrency = 128\n"]
     for k in range(feeds):
@@ -70,6 +77,7 @@ def one_run(a, workers, tmp, rep):
                                               "--claim-limit", str(a.claim_limit)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     t0 = time.time()
+    busy0, all0 = machine_ticks()
     total = a.feeds * a.items
     deadline = t0 + 900
     while time.time() < deadline:
@@ -78,6 +86,7 @@ def one_run(a, workers, tmp, rep):
             break
         time.sleep(0.2)
     wall = time.time() - t0
+    busy1, all1 = machine_ticks()
     cpu = sum(cpu_secs(p.pid) for p in procs)
     for p in procs:
         p.send_signal(signal.SIGTERM)
@@ -103,7 +112,8 @@ def one_run(a, workers, tmp, rep):
     crawl = last - first
     return {
         "workers": workers, "crawl_s": crawl, "sources_per_s": a.feeds / crawl, "wall_s": wall,
-        "cpu_util": cpu / wall / os.cpu_count(), "cpu_s": cpu, "feeds_requested": len(feeds),
+        "cpu_util": cpu / wall / os.cpu_count(), "cpu_s": cpu,
+        "machine_util": (busy1 - busy0) / max(1, all1 - all0), "feeds_requested": len(feeds),
         "max_requests_per_feed": max(requests), "overlaps": overlaps, "posts": posts, "distinct": distinct,
         "expected_posts": total,
     }
@@ -129,7 +139,8 @@ def main():
                     and r["posts"] == r["expected_posts"] == r["distinct"])
             ok &= good
             print(f"rep {rep} workers {workers}: crawl {r['crawl_s']:.2f} s ({r['sources_per_s']:.0f} sources/s), "
-                  f"CPU {r['cpu_s']:.1f} s = {100 * r['cpu_util']:.0f}% of {os.cpu_count()} cores; "
+                  f"CPU {r['cpu_s']:.1f} s = {100 * r['cpu_util']:.0f}% of {os.cpu_count()} cores "
+                  f"(whole machine incl. PostgreSQL and the fixture: {100 * r['machine_util']:.0f}%); "
                   f"feeds requested {r['feeds_requested']}, at most {r['max_requests_per_feed']}x each, "
                   f"{r['overlaps']} overlaps; posts {r['posts']}/{r['expected_posts']} ({r['distinct']} distinct)"
                   f"{'' if good else '  <-- FAILED'}")
@@ -137,8 +148,10 @@ def main():
     m2 = statistics.median(r["sources_per_s"] for r in results[2])
     u1 = statistics.median(r["cpu_util"] for r in results[1])
     u2 = statistics.median(r["cpu_util"] for r in results[2])
-    print(f"\nmedian: 1 worker {m1:.0f} sources/s (CPU {100 * u1:.0f}%), 2 workers {m2:.0f} sources/s "
-          f"(CPU {100 * u2:.0f}%); ratio {m2 / m1:.2f}x")
+    w1 = statistics.median(r["machine_util"] for r in results[1])
+    w2 = statistics.median(r["machine_util"] for r in results[2])
+    print(f"\nmedian: 1 worker {m1:.0f} sources/s (workers' CPU {100 * u1:.0f}%, machine {100 * w1:.0f}%), "
+          f"2 workers {m2:.0f} sources/s (workers' CPU {100 * u2:.0f}%, machine {100 * w2:.0f}%); ratio {m2 / m1:.2f}x")
     shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 

@@ -8,7 +8,7 @@ size and the `reindex` time.
     python3 benches/ingest_bench.py --messages … --posts 1000000      # fills /tmp/yuqing-ingest/data
     python3 benches/search_bench.py --data /tmp/yuqing-ingest/data
 """
-import argparse, os, random, subprocess, sys, time, tomllib
+import argparse, os, random, resource, subprocess, sys, time, tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 YUQING = os.path.join(ROOT, "target", "release", "yuqing")
@@ -41,6 +41,7 @@ def main():
     if r.returncode:
         sys.exit(r.stderr)
     reindex = time.perf_counter() - t
+    reindex_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     idx = os.path.join(a.data, "index")
     size = sum(os.path.getsize(os.path.join(idx, f)) for f in os.listdir(idx))
     qf = os.path.join(a.data, "queries.txt")
@@ -48,7 +49,8 @@ def main():
         f.write("\n".join(queries()) + "\n")
     r = subprocess.run([YUQING, "search", "--queries", qf, "--data", a.data, "--limit", "20"], capture_output=True, text=True)
     print(r.stderr.strip().splitlines()[-1])
-    print(f"index {size / 1e6:.0f} MB; reindex {reindex:.1f} s ({r.stderr.count(chr(10))} lines of log)")
+    print(f"index {size / 1e6:.0f} MB in {len(os.listdir(idx))} files; reindex {reindex:.1f} s, "
+          f"peak RSS {reindex_rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ pub fn indexed(p: &StoredPost) -> IndexedPost {
     }
 }
 
+/// Posts indexed between two commits of a long catch-up.
+const CATCH_UP_COMMIT_EVERY: usize = 50_000;
+
 /// How far the index has followed the store: the commit order (`seq`) of the last post it took,
 /// kept in the index's commit payload as `seq:N` (an index written before there was a payload
 /// falls back to its largest post id, which was the commit order then).
@@ -109,6 +112,12 @@ pub async fn catch_up<S: Store>(store: &S, index: &SearchIndex) -> Result<usize>
         let docs: Vec<IndexedPost> = batch.iter().map(indexed).collect();
         index.add(&writer, &docs)?;
         n += docs.len();
+        // A long catch-up (a reindex, a node far behind) commits in steps: what is done survives
+        // a crash, and the writer's pending operations (each add carries a delete of the same id)
+        // do not pile up in memory.
+        if n % CATCH_UP_COMMIT_EVERY < docs.len() {
+            index.commit_with_payload(&mut writer, &format!("seq:{after}"))?;
+        }
         // Only long catch-ups (a reindex, a node far behind) show progress.
         if n >= 10_000 {
             progress

@@ -144,6 +144,10 @@ pub struct Politeness {
     robots: Mutex<HashMap<String, Arc<RobotsSlot>>>,
     /// Names resolved without DNS (operators pinning hosts; tests). The SSRF check still applies.
     static_hosts: Arc<HashMap<String, Vec<IpAddr>>>,
+    /// HTTP clients by everything that shapes one (headers, cookies, timeouts, proxy, redirect
+    /// and address rules): sources configured alike share a client, its TLS roots (loaded once,
+    /// not once per source) and its keep-alive connections.
+    clients: Mutex<HashMap<String, reqwest::Client>>,
 }
 
 impl std::fmt::Debug for Politeness {
@@ -166,6 +170,7 @@ impl Politeness {
             defaults,
             gates: Mutex::new(HashMap::new()),
             robots: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
             static_hosts: Arc::new(
                 static_hosts.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
             ),
@@ -231,6 +236,46 @@ impl Fetcher {
         let allow_private = cfg.allow_private_addresses;
         let exempt: Arc<std::collections::HashSet<String>> =
             Arc::new(cfg.allow_private_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect());
+        if let Some(reason) = &cfg.ignore_robots_reason
+            && reason.trim().is_empty()
+        {
+            return Err(FetchError::Config(format!("source {source_id}: ignore_robots_reason must say why")));
+        }
+        let client = Self::client(source_id, cfg, &politeness, max_redirects, exempt.clone())?;
+        Ok(Fetcher {
+            client,
+            source_id: source_id.to_owned(),
+            allow_private,
+            proxied: cfg.proxy.is_some(),
+            exempt,
+            ignore_robots_reason: cfg.ignore_robots_reason.clone(),
+            max_body: cfg.max_body_bytes.unwrap_or(d.max_body_bytes),
+            retries: cfg.retries.unwrap_or(d.retries),
+            encoding: cfg.encoding.clone(),
+            politeness,
+        })
+    }
+
+    /// The client for a source's settings: one already built for the same settings, or a new one.
+    fn client(
+        source_id: &str,
+        cfg: &FetchConfig,
+        politeness: &Politeness,
+        max_redirects: usize,
+        exempt: Arc<std::collections::HashSet<String>>,
+    ) -> Result<reqwest::Client, FetchError> {
+        let d = &politeness.defaults;
+        let allow_private = cfg.allow_private_addresses;
+        let mut exempt_sorted: Vec<&String> = exempt.iter().collect();
+        exempt_sorted.sort();
+        let key = format!(
+            "{:?}|{:?}|{:?}|{:?}|{allow_private}|{exempt_sorted:?}|{max_redirects}",
+            cfg.headers, cfg.cookies, cfg.proxy, cfg.timeout_secs
+        );
+        let mut clients = politeness.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(&key) {
+            return Ok(c.clone());
+        }
         let exempt_literals = exempt.clone();
         let proxied = cfg.proxy.is_some();
         let policy = redirect::Policy::custom(move |attempt| {
@@ -300,23 +345,8 @@ impl Fetcher {
             None => builder = builder.no_proxy(),
         }
         let client = builder.build().map_err(|e| FetchError::Config(format!("source {source_id}: {e}")))?;
-        if let Some(reason) = &cfg.ignore_robots_reason
-            && reason.trim().is_empty()
-        {
-            return Err(FetchError::Config(format!("source {source_id}: ignore_robots_reason must say why")));
-        }
-        Ok(Fetcher {
-            client,
-            source_id: source_id.to_owned(),
-            allow_private,
-            proxied: cfg.proxy.is_some(),
-            exempt,
-            ignore_robots_reason: cfg.ignore_robots_reason.clone(),
-            max_body: cfg.max_body_bytes.unwrap_or(d.max_body_bytes),
-            retries: cfg.retries.unwrap_or(d.retries),
-            encoding: cfg.encoding.clone(),
-            politeness,
-        })
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// GET `url`. With `validators`, the request is conditional and may answer `NotModified`.
