@@ -78,6 +78,18 @@ fn sqlite_setup(
     })
 }
 
+/// The newest originals (of the near-duplicate window) sharing each of a SimHash's four bands, at
+/// most 64 per band: each part reads the partial `(bandK, id)` index of originals backwards.
+const NEAR_DUPLICATE_CANDIDATES: &str = "\
+    SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band0 = $1 AND duplicate_of IS NULL \
+        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b0 \
+    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band1 = $2 AND duplicate_of IS NULL \
+        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b1 \
+    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band2 = $3 AND duplicate_of IS NULL \
+        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b2 \
+    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band3 = $4 AND duplicate_of IS NULL \
+        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b3";
+
 /// Attempts of a writing transaction that PostgreSQL aborted as a deadlock victim or a
 /// serialization failure (two writers bumping the same repost counters in opposite orders).
 const RETRIES: u32 = 3;
@@ -252,24 +264,23 @@ impl SqlStore {
         let candidates = if p.simhash == 0 {
             Vec::new()
         } else {
-            sqlx::query(
-                "SELECT id, simhash FROM posts WHERE (band0 = $1 OR band1 = $2 OR band2 = $3 OR band3 = $4) \
-                 AND fetched_at >= $5 AND duplicate_of IS NULL ORDER BY id DESC LIMIT 256",
-            )
-            .bind(b[0])
-            .bind(b[1])
-            .bind(b[2])
-            .bind(b[3])
-            .bind(since)
-            .fetch_all(&mut *tx)
-            .await?
+            sqlx::query(NEAR_DUPLICATE_CANDIDATES)
+                .bind(b[0])
+                .bind(b[1])
+                .bind(b[2])
+                .bind(b[3])
+                .bind(since)
+                .fetch_all(&mut *tx)
+                .await?
         };
+        // The newest close original (the one a repost most likely repeats).
         let mut original: Option<i64> = None;
         for row in candidates {
-            let h: i64 = row.try_get(1)?;
-            if ((h as u64) ^ p.simhash).count_ones() <= NEAR_DUPLICATE_DISTANCE {
-                original = Some(row.try_get(0)?);
-                break;
+            let (id, h): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+            if ((h as u64) ^ p.simhash).count_ones() <= NEAR_DUPLICATE_DISTANCE
+                && original.is_none_or(|o| id > o)
+            {
+                original = Some(id);
             }
         }
         let engagement = serde_json::to_string(&it.engagement).unwrap_or_else(|_| "{}".into());
