@@ -222,7 +222,7 @@ pub(crate) async fn status<S: Store + 'static>(State(st): State<Arc<AppState<S>>
         sources.len(),
         if failing > 0 { "bad" } else { "ok" }
     );
-    b.push_str("<h2>Recent posts</h2><table><tr><th>Time</th><th>Title</th><th>Source</th><th>Departments</th><th>Sentiment</th><th>Risk</th></tr>");
+    b.push_str("<h2>Newest collected posts</h2><table><tr><th>Time</th><th>Title</th><th>Source</th><th>Departments</th><th>Sentiment</th><th>Risk</th></tr>");
     if recent.is_empty() {
         b.push_str(
             "<tr><td colspan=\"6\" class=\"muted\">No posts yet: sources are being crawled.</td></tr>",
