@@ -298,6 +298,7 @@ impl SearchIndex {
         let w = self.index.writer(64 * 1024 * 1024)?;
         let mut policy = tantivy::merge_policy::LogMergePolicy::default();
         policy.set_max_docs_before_merge(MAX_DOCS_BEFORE_MERGE);
+        policy.set_min_num_segments(4);
         w.set_merge_policy(Box::new(policy));
         Ok(w)
     }
