@@ -290,10 +290,11 @@ impl SearchIndex {
         Ok(SearchIndex { index, reader, fields, segmenter })
     }
 
-    /// A writer with a 64 MB indexing budget. Segments stop growing by merges at
-    /// [`MAX_DOCS_BEFORE_MERGE`] documents: a merge reads its inputs through memory maps, which
-    /// count in the process's resident memory, so unbounded merges of a million-post index would
-    /// take gigabytes; a few more segments cost searches little (BENCHMARKS.md).
+    /// A writer with a 64 MB indexing budget. Merges take four segments at a time (tantivy's
+    /// default is eight) and segments stop growing by merges at [`MAX_DOCS_BEFORE_MERGE`]
+    /// documents: a merge reads its inputs through memory maps, which count in the process's
+    /// resident memory, so large merges of a million-post index take gigabytes; a few more
+    /// segments cost searches little (BENCHMARKS.md).
     pub fn writer(&self) -> Result<IndexWriter, SearchError> {
         let w = self.index.writer(64 * 1024 * 1024)?;
         let mut policy = tantivy::merge_policy::LogMergePolicy::default();
