@@ -112,10 +112,7 @@ pub fn migrate(a: &MigrateArgs) -> Result<ExitCode> {
 /// problem with its file (and line where the parser knows it). Exit 1 on any problem.
 pub fn check_config(res: &Resources, config_dir: Option<&Path>) -> Result<ExitCode> {
     let county = crate::rules_cmd::check(res)?;
-    let files: Vec<(String, String)> = match config_dir {
-        Some(dir) => config::read_files(&dir.join("sources")).unwrap_or_default(),
-        None => res.config.files.iter().filter(|(p, _)| p.starts_with("sources/")).cloned().collect(),
-    };
+    let files = source_files(res, config_dir)?;
     let sources_ok = match config::parse(&files) {
         Ok(cfg) => {
             println!(
