@@ -13,10 +13,11 @@ use std::sync::Once;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Row};
+mod batch;
+
 use yuqing_core::Cursor;
 use yuqing_core::store::{
-    Claim, IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost, PostSummary,
-    SourceStatus, Store, StoreError, StoredPost, TokenInfo,
+    Claim, IngestReport, NewPost, PostSummary, SourceStatus, Store, StoreError, StoredPost, TokenInfo,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -77,18 +78,6 @@ fn sqlite_setup(
         Ok(())
     })
 }
-
-/// The newest originals (of the near-duplicate window) sharing each of a SimHash's four bands, at
-/// most 64 per band: each part reads the partial `(bandK, id)` index of originals backwards.
-const NEAR_DUPLICATE_CANDIDATES: &str = "\
-    SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band0 = $1 AND duplicate_of IS NULL \
-        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b0 \
-    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band1 = $2 AND duplicate_of IS NULL \
-        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b1 \
-    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band2 = $3 AND duplicate_of IS NULL \
-        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b2 \
-    UNION ALL SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band3 = $4 AND duplicate_of IS NULL \
-        AND fetched_at >= $5 ORDER BY id DESC LIMIT 64) b3";
 
 /// Attempts of a writing transaction that PostgreSQL aborted as a deadlock victim or a
 /// serialization failure (two writers bumping the same repost counters in opposite orders).
@@ -229,141 +218,6 @@ impl SqlStore {
         Ok(posts.max(0) as u64)
     }
 
-    /// Stores one post inside `tx`; returns the id of a new post row (None for a copy or an item
-    /// already stored).
-    async fn ingest_one(
-        tx: &mut AnyConnection,
-        p: &NewPost,
-        now: DateTime<Utc>,
-        report: &mut IngestReport,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        let it = &p.item;
-        // The same (source, item) again: nothing to do.
-        let known = sqlx::query("SELECT post_id FROM post_items WHERE source_id = $1 AND item_id = $2")
-            .bind(&it.source)
-            .bind(&it.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_some() {
-            report.already_stored += 1;
-            return Ok(None);
-        }
-        // The same text from elsewhere: a copy, not a post.
-        let same = sqlx::query("SELECT id FROM posts WHERE content_hash = $1")
-            .bind(&p.content_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if let Some(row) = same {
-            return Self::record_copy(tx, it, row.try_get(0)?, report).await.map(|()| None);
-        }
-        // A near-duplicate of a recent post: stored, linked to its original.
-        let b = bands(p.simhash);
-        let since = ms(now) - NEAR_DUPLICATE_WINDOW_DAYS * 86_400_000;
-        // A SimHash of 0 is a text with no words: it says nothing about likeness. The newest
-        // candidates first: the original of a repost is usually recent.
-        let candidates = if p.simhash == 0 {
-            Vec::new()
-        } else {
-            sqlx::query(NEAR_DUPLICATE_CANDIDATES)
-                .bind(b[0])
-                .bind(b[1])
-                .bind(b[2])
-                .bind(b[3])
-                .bind(since)
-                .fetch_all(&mut *tx)
-                .await?
-        };
-        // The newest close original (the one a repost most likely repeats).
-        let mut original: Option<i64> = None;
-        for row in candidates {
-            let (id, h): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-            if ((h as u64) ^ p.simhash).count_ones() <= NEAR_DUPLICATE_DISTANCE
-                && original.is_none_or(|o| id > o)
-            {
-                original = Some(id);
-            }
-        }
-        let engagement = serde_json::to_string(&it.engagement).unwrap_or_else(|_| "{}".into());
-        let row = sqlx::query(
-            "INSERT INTO posts (source_id, item_id, source_type, url, title, body, author, author_verified_type, lang, \
-             published_at, fetched_at, stored_at, content_hash, simhash, band0, band1, band2, band3, raw_sha256, \
-             engagement, duplicate_of, policy_document) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-             ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-        )
-        .bind(&it.source)
-        .bind(&it.id)
-        .bind(&it.source_type)
-        .bind(it.url.as_deref())
-        .bind(&it.title)
-        .bind(&it.body)
-        .bind(it.author.as_deref())
-        .bind(it.author_verified_type)
-        .bind(p.lang.as_deref())
-        .bind(it.published_at.map(ms))
-        .bind(ms(it.fetched_at))
-        .bind(ms(now))
-        .bind(&p.content_hash)
-        .bind(p.simhash as i64)
-        .bind(b[0])
-        .bind(b[1])
-        .bind(b[2])
-        .bind(b[3])
-        .bind(&it.raw_sha256)
-        .bind(engagement)
-        .bind(original)
-        .bind(i64::from(it.policy_document))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            // Another transaction stored the same text meanwhile: this item is a copy of it.
-            let original: i64 = sqlx::query("SELECT id FROM posts WHERE content_hash = $1")
-                .bind(&p.content_hash)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            return Self::record_copy(tx, it, original, report).await.map(|()| None);
-        };
-        let id: i64 = row.try_get(0)?;
-        sqlx::query("INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3)")
-            .bind(&it.source)
-            .bind(&it.id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(raw) = &it.raw {
-            sqlx::query("INSERT INTO evidence (post_id, raw, sha256, fetched_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(raw.to_vec())
-                .bind(&it.raw_sha256)
-                .bind(ms(it.fetched_at))
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some((version, result)) = &p.analysis {
-            sqlx::query(
-                "INSERT INTO analyses (post_id, version, result, analyzed_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(version)
-            .bind(result)
-            .bind(ms(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        match original {
-            Some(o) => {
-                sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
-                    .bind(o)
-                    .execute(&mut *tx)
-                    .await?;
-                report.near_duplicates += 1;
-            }
-            None => report.inserted += 1,
-        }
-        Ok(Some(id))
-    }
-
     /// Stores `posts` inside `tx` and, as the transaction's last statement, numbers the new ones
     /// in commit order (`seq`). On PostgreSQL the numbering takes a transaction-scoped advisory
     /// lock held until commit, so transactions that number later commit later; everything before
@@ -374,13 +228,8 @@ impl SqlStore {
         posts: &[NewPost],
         now: DateTime<Utc>,
     ) -> Result<IngestReport, sqlx::Error> {
-        let mut report = IngestReport::default();
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for p in posts {
-            if let Some(id) = Self::ingest_one(tx, p, now, &mut report).await? {
-                (lo, hi) = (lo.min(id), hi.max(id));
-            }
-        }
+        let (report, ids) = batch::store(tx, posts, now).await?;
+        let (lo, hi) = ids.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &id| (lo.min(id), hi.max(id)));
         if lo <= hi {
             // Rows of other transactions in [lo, hi] are either invisible here (not committed) or
             // committed and numbered already: `seq IS NULL` leaves them alone.
@@ -394,30 +243,6 @@ impl SqlStore {
             sqlx::query(sql).bind(lo).bind(hi).execute(&mut *tx).await?;
         }
         Ok(report)
-    }
-
-    /// An item whose text is already stored: not a post; the original's repost count grows and
-    /// the item key points at it (so the same item again is recognised).
-    async fn record_copy(
-        tx: &mut AnyConnection,
-        it: &yuqing_core::Item,
-        original: i64,
-        report: &mut IngestReport,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE posts SET reposts = reposts + 1 WHERE id = $1")
-            .bind(original)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO post_items (source_id, item_id, post_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(&it.source)
-        .bind(&it.id)
-        .bind(original)
-        .execute(&mut *tx)
-        .await?;
-        report.duplicates += 1;
-        Ok(())
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
@@ -471,49 +296,45 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<Vec<Claim>, StoreError> {
         let until = ms(now) + lease_secs.max(1) * 1000;
-        let mut tx = self.begin_write().await.map_err(err)?;
-        // PostgreSQL: rows another worker is claiming right now are skipped, not waited for.
-        // SQLite: BEGIN IMMEDIATE already serialises writers.
-        let pick = match self.backend {
-            Backend::Postgres => {
-                "SELECT id FROM sources WHERE next_due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-                 ORDER BY next_due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
-            }
-            Backend::Sqlite => {
-                "SELECT id FROM sources WHERE next_due_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-                 ORDER BY next_due_at, id LIMIT $2"
-            }
+        // One statement picks and leases. PostgreSQL: rows another worker is claiming right now
+        // are skipped, not waited for. SQLite: BEGIN IMMEDIATE already serialises writers.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
-        let ids: Vec<String> = sqlx::query(pick)
+        let sql = format!(
+            "UPDATE sources SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN \
+             (SELECT id FROM sources WHERE next_due_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY next_due_at, id LIMIT $4{lock}) RETURNING id, cursor, health, next_due_at"
+        );
+        let mut tx = self.begin_write().await.map_err(err)?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(until)
             .bind(ms(now))
             .bind(i64::from(limit))
             .fetch_all(&mut *tx)
             .await
-            .map_err(err)?
-            .into_iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()
             .map_err(err)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row = sqlx::query(
-                "UPDATE sources SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id = $4 RETURNING cursor, health",
-            )
-            .bind(worker)
-            .bind(until)
-            .bind(ms(now))
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(err)?;
-            let cursor: String = row.try_get(0).map_err(err)?;
-            let health: String = row.try_get(1).map_err(err)?;
-            // An unreadable cursor is not fatal: items already stored are recognised anyway.
-            let cursor: Cursor = serde_json::from_str(&cursor).unwrap_or_default();
-            out.push(Claim { source_id: id, cursor, health, lease_until: from_ms(until)? });
-        }
         tx.commit().await.map_err(err)?;
-        Ok(out)
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cursor: String = row.try_get(1).map_err(err)?;
+            let due: i64 = row.try_get(3).map_err(err)?;
+            out.push((
+                due,
+                Claim {
+                    source_id: row.try_get(0).map_err(err)?,
+                    // An unreadable cursor is not fatal: items already stored are recognised anyway.
+                    cursor: serde_json::from_str(&cursor).unwrap_or_default(),
+                    health: row.try_get(2).map_err(err)?,
+                    lease_until: from_ms(until)?,
+                },
+            ));
+        }
+        // Longest overdue first, as picked (RETURNING promises no order).
+        out.sort_by(|a, b| (a.0, &a.1.source_id).cmp(&(b.0, &b.1.source_id)));
+        Ok(out.into_iter().map(|(_, c)| c).collect())
     }
 
     async fn renew_lease(

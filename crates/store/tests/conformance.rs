@@ -167,6 +167,43 @@ fn duplicates_and_near_duplicates(s: SqlStore, url: String) -> Pin<Box<dyn Futur
     })
 }
 
+/// One batch decides in batch order: a later post may copy or repeat an earlier one of the same
+/// batch, and the same item twice in it is stored once.
+fn a_batch_sees_its_own_earlier_posts(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let h = 0x1234_5678_9ABC_DEF0u64;
+        let batch = [
+            post("site-a", "a1", "吐尔根乡牧道被冲毁", h),
+            post("site-b", "b1", "吐尔根乡牧道被冲毁", h),
+            post("site-c", "c1", "吐尔根乡牧道被冲毁了", h ^ 0b11),
+            post("site-a", "a1", "吐尔根乡牧道被冲毁", h),
+            post("site-d", "d1", "别斯托别乡卫生院缺医生", !h),
+            // A repeat of the repeat: its original is the first post, not the near-duplicate.
+            post("site-e", "e1", "吐尔根乡牧道被冲毁了吗", h ^ 0b111),
+        ];
+        let r = s.ingest(&batch, t0()).await.unwrap();
+        assert_eq!((r.inserted, r.duplicates, r.near_duplicates, r.already_stored), (2, 1, 2, 1), "{r:?}");
+        assert_eq!(s.count_posts().await.unwrap(), 4);
+        assert_eq!(scalar(&url, "SELECT reposts FROM posts WHERE item_id = 'a1'").await, 3);
+        assert_eq!(
+            scalar(
+                &url,
+                "SELECT COUNT(*) FROM posts p JOIN posts o ON p.duplicate_of = o.id WHERE o.item_id = 'a1'"
+            )
+            .await,
+            2
+        );
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM post_items").await, 5);
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM analyses").await, 4);
+        // Every new row is numbered in commit order.
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM posts WHERE seq IS NULL").await, 0);
+        // The same batch again changes nothing.
+        let r = s.ingest(&batch, t0()).await.unwrap();
+        assert_eq!(r.already_stored, 6, "{r:?}");
+        assert_eq!(scalar(&url, "SELECT reposts FROM posts WHERE item_id = 'a1'").await, 3);
+    })
+}
+
 fn leases_split_the_work(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async move {
         let ids: Vec<(String, String)> = (0..10).map(|i| (format!("src-{i}"), "html".to_string())).collect();
@@ -336,6 +373,7 @@ const CASES: &[(&str, Case)] = &[
     ("idempotent_ingestion", idempotent_ingestion),
     ("cursor_commits_with_its_posts", cursor_commits_with_its_posts),
     ("duplicates_and_near_duplicates", duplicates_and_near_duplicates),
+    ("a_batch_sees_its_own_earlier_posts", a_batch_sees_its_own_earlier_posts),
     ("leases_split_the_work", leases_split_the_work),
     ("retention_purges_text_and_evidence", retention_purges_text_and_evidence),
     ("status_and_reanalysis", status_and_reanalysis),
