@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use yuqing_analysis::Analyzer;
-use yuqing_core::store::{IngestReport, NewPost, Store, StoreError};
-use yuqing_core::{Item, Poll, Source, SourceError};
+use yuqing_core::store::{Claim, IngestReport, NewPost, Store, StoreError};
+use yuqing_core::{Cursor, Item, Poll, Source, SourceError};
 use yuqing_domain::Document;
 
 /// What a poll's outcome does to a source's health and schedule: `(stored health JSON, outcome,
@@ -129,31 +131,45 @@ where
     }
 
     /// Claims what is due at `now`, polls it concurrently, commits each poll. Returns when the
-    /// round is done; nothing is half-committed.
+    /// round is done; nothing is half-committed. (`run` keeps polls flowing instead.)
     pub async fn round(&self, now: DateTime<Utc>) -> Result<RoundReport, StoreError> {
         let s = &self.settings;
         let claims = self.store.claim_due(&s.worker, now, s.lease_secs, s.claim_limit).await?;
         let mut report = RoundReport { claimed: claims.len() as u32, ..RoundReport::default() };
         metrics::counter!("yuqing_sources_claimed_total").increment(claims.len() as u64);
-        let in_flight = metrics::gauge!("yuqing_polls_in_flight");
         let mut tasks = tokio::task::JoinSet::new();
         for claim in claims {
-            let Some(source) = self.sources.get(&claim.source_id).cloned() else {
-                // A source removed from the configuration: leave it to expire.
-                tracing::warn!(source_id = %claim.source_id, "claimed a source this worker does not know");
-                continue;
-            };
-            let store = self.store.clone();
-            let analyzer = self.analyzer.clone();
-            let reschedule = self.reschedule.clone();
-            let settings = self.settings.clone();
-            in_flight.increment(1.0);
-            tasks.spawn(async move {
+            self.spawn_poll(&mut tasks, claim, now);
+        }
+        while let Some(joined) = tasks.join_next().await {
+            report.tally(joined);
+        }
+        Ok(report)
+    }
+
+    /// Polls one claimed source on `tasks`: crawl, analyse off the reactor, commit with the
+    /// cursor, health and next due time. The lease is renewed meanwhile.
+    fn spawn_poll(&self, tasks: &mut JoinSet<Polled>, claim: Claim, now: DateTime<Utc>) {
+        let Some(source) = self.sources.get(&claim.source_id).cloned() else {
+            // A source removed from the configuration: leave it to expire.
+            tracing::warn!(source_id = %claim.source_id, "claimed a source this worker does not know");
+            return;
+        };
+        let store = self.store.clone();
+        let analyzer = self.analyzer.clone();
+        let reschedule = self.reschedule.clone();
+        let settings = self.settings.clone();
+        let in_flight = metrics::gauge!("yuqing_polls_in_flight");
+        in_flight.increment(1.0);
+        let span = tracing::info_span!("poll", source_id = %claim.source_id);
+        tasks.spawn(
+            async move {
                 let id = claim.source_id.clone();
                 // While the source is being crawled and analysed, its lease is renewed; if it is
                 // lost (another worker took it after an expiry), the work stops uncommitted.
                 let heartbeat = {
-                    let (store, worker, id, secs) = (store.clone(), settings.worker.clone(), id.clone(), settings.lease_secs);
+                    let (store, worker, id, secs) =
+                        (store.clone(), settings.worker.clone(), id.clone(), settings.lease_secs);
                     async move {
                         let every = std::time::Duration::from_secs((secs / 3).max(1) as u64);
                         loop {
@@ -164,109 +180,179 @@ where
                         }
                     }
                 };
-                let work = async {
-                let polled: Result<Poll, SourceError> = source.poll(claim.cursor.clone(), now).await;
-                let done = Utc::now();
-                let (posts, cursor, outcome) = match polled {
-                    Ok(poll) => {
-                        for issue in &poll.issues {
-                            tracing::info!(source_id = %id, at = %issue.at, reason = %issue.reason, "issue");
-                        }
-                        let n = poll.items.len() as u32;
-                        metrics::counter!("yuqing_items_fetched_total", "source" => id.clone()).increment(u64::from(n));
-                        let waiting = metrics::gauge!("yuqing_analysis_queue_items");
-                        waiting.increment(f64::from(n));
-                        let version = settings.analysis_version.clone();
-                        let items = poll.items;
-                        let prepared = tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items)).await;
-                        waiting.decrement(f64::from(n));
-                        match prepared {
-                            Ok(posts) => (posts, poll.cursor, Ok(n)),
-                            // The cursor already marks these items as seen: keep the old one, so
-                            // they come again (and are reported) instead of being lost.
-                            Err(e) => (
-                                Vec::new(),
-                                claim.cursor.clone(),
-                                Err(SourceError::Transient {
-                                    reason: format!("analysis failed: {e}"),
-                                    retry_after_secs: None,
-                                }),
-                            ),
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(source_id = %id, error = %e, "poll failed");
-                        metrics::counter!("yuqing_source_failures_total", "source" => id.clone()).increment(1);
-                        (Vec::new(), claim.cursor.clone(), Err(e))
-                    }
-                };
-                (posts, cursor, outcome, done)
-                };
-                let (posts, cursor, outcome, done) = tokio::select! {
+                let work = crawl_and_analyse(&*source, &claim, &analyzer, &settings.analysis_version, now);
+                let polled = tokio::select! {
                     w = work => w,
-                    () = heartbeat => return (false, Err(StoreError::LeaseLost(id))),
+                    () = heartbeat => {
+                        in_flight.decrement(1.0);
+                        return (false, Err(StoreError::LeaseLost(id)));
+                    }
                 };
+                let (posts, cursor, outcome, done) = polled;
                 let (health, next) = reschedule(&id, &claim.health, outcome.as_ref().map(|n| *n), done);
                 let committed =
                     store.commit_poll(&settings.worker, &id, &posts, &cursor, &health, next, done).await;
+                in_flight.decrement(1.0);
                 (outcome.is_ok(), committed)
-            });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            in_flight.decrement(1.0);
-            match joined {
-                Ok((ok, Ok(r))) => {
-                    if ok {
-                        report.polled_ok += 1;
-                    } else {
-                        report.failed += 1;
-                    }
-                    report.ingest.add(r);
-                }
-                Ok((_, Err(StoreError::LeaseLost(id)))) => {
-                    tracing::warn!(source_id = %id, "lease lost; another worker has the source");
-                    report.lease_lost += 1;
-                }
-                Ok((_, Err(e))) => {
-                    tracing::error!(error = %e, "a poll could not be stored; the source is retried when its lease expires");
-                    report.failed += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a poll task crashed");
-                    report.failed += 1;
-                }
             }
-        }
-        Ok(report)
+            .instrument(span),
+        );
     }
 
-    /// Rounds until `shutdown` is cancelled; the round in hand is finished first.
+    /// Until `shutdown` is cancelled: keeps up to `claim_limit` polls in flight, claiming more
+    /// as they finish (a slow source holds one slot, not the whole worker). On shutdown the polls
+    /// in hand are finished and committed; nothing new is claimed.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), StoreError> {
+        let s = &self.settings;
+        let limit = s.claim_limit.max(1) as usize;
+        let mut tasks: JoinSet<Polled> = JoinSet::new();
+        let mut report = RoundReport::default();
+        let mut logged = tokio::time::Instant::now();
+        // Claims are taken when half the slots are free (or none is busy), and not again before
+        // `next_claim` once a claim found less than it asked for.
+        let mut next_claim = tokio::time::Instant::now();
         loop {
             if shutdown.is_cancelled() {
-                return Ok(());
+                break;
             }
-            let r = match self.round(Utc::now()).await {
-                Ok(r) => r,
-                Err(StoreError::Unavailable(e)) => {
-                    tracing::warn!(error = %e, "store unavailable; retrying");
-                    RoundReport::default()
+            let free = limit - tasks.len();
+            let now_i = tokio::time::Instant::now();
+            if now_i >= next_claim && (free * 2 >= limit || tasks.is_empty()) {
+                let now = Utc::now();
+                match self.store.claim_due(&s.worker, now, s.lease_secs, free as u32).await {
+                    Ok(claims) => {
+                        if claims.len() < free {
+                            next_claim = now_i + s.idle;
+                        }
+                        report.claimed += claims.len() as u32;
+                        metrics::counter!("yuqing_sources_claimed_total").increment(claims.len() as u64);
+                        for claim in claims {
+                            self.spawn_poll(&mut tasks, claim, now);
+                        }
+                    }
+                    Err(StoreError::Unavailable(e)) => {
+                        tracing::warn!(error = %e, "store unavailable; retrying");
+                        next_claim = now_i + s.idle;
+                    }
+                    Err(e) => {
+                        drain(&mut tasks, &mut report).await;
+                        return Err(e);
+                    }
                 }
-                Err(e) => return Err(e),
-            };
-            if r.claimed > 0 {
-                tracing::info!(
-                    claimed = r.claimed,
-                    stored = r.ingest.inserted,
-                    duplicates = r.ingest.duplicates,
-                    "round"
-                );
-                continue;
             }
+            if logged.elapsed() >= std::time::Duration::from_secs(10) && report != RoundReport::default() {
+                report.log();
+                report = RoundReport::default();
+                logged = tokio::time::Instant::now();
+            }
+            // Wake for a finished poll, or when claiming is allowed again (only worth waking for
+            // when it is still in the future: otherwise a finished poll is what frees a slot).
+            let wake_to_claim = tasks.is_empty() || next_claim > tokio::time::Instant::now();
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(self.settings.idle) => {}
+                _ = shutdown.cancelled() => break,
+                Some(joined) = tasks.join_next(), if !tasks.is_empty() => report.tally(joined),
+                _ = tokio::time::sleep_until(next_claim), if wake_to_claim => {}
             }
+        }
+        drain(&mut tasks, &mut report).await;
+        report.log();
+        Ok(())
+    }
+}
+
+/// What one poll task returns: whether the crawl succeeded, and what committing did.
+type Polled = (bool, Result<IngestReport, StoreError>);
+
+/// Waits for every poll in hand (each commits or fails on its own).
+async fn drain(tasks: &mut JoinSet<Polled>, report: &mut RoundReport) {
+    while let Some(joined) = tasks.join_next().await {
+        report.tally(joined);
+    }
+}
+
+/// Crawls one source and analyses what it returned: `(posts, cursor to commit, outcome, time)`.
+/// A failed crawl or analysis keeps the old cursor, so nothing is marked seen that was not stored.
+async fn crawl_and_analyse<P: Source>(
+    source: &P,
+    claim: &Claim,
+    analyzer: &Arc<Analyzer>,
+    version: &str,
+    now: DateTime<Utc>,
+) -> (Vec<NewPost>, Cursor, Result<u32, SourceError>, DateTime<Utc>) {
+    let id = &claim.source_id;
+    let polled: Result<Poll, SourceError> = source.poll(claim.cursor.clone(), now).await;
+    let done = Utc::now();
+    match polled {
+        Ok(poll) => {
+            for issue in &poll.issues {
+                tracing::info!(at = %issue.at, reason = %issue.reason, "issue");
+            }
+            let n = poll.items.len() as u32;
+            metrics::counter!("yuqing_items_fetched_total", "source" => id.clone()).increment(u64::from(n));
+            let waiting = metrics::gauge!("yuqing_analysis_queue_items");
+            waiting.increment(f64::from(n));
+            let (analyzer, version, items) = (analyzer.clone(), version.to_owned(), poll.items);
+            let prepared = tokio::task::spawn_blocking(move || prepare(&analyzer, &version, items)).await;
+            waiting.decrement(f64::from(n));
+            match prepared {
+                Ok(posts) => (posts, poll.cursor, Ok(n), done),
+                // The cursor already marks these items as seen: keep the old one, so they come
+                // again (and are reported) instead of being lost.
+                Err(e) => (
+                    Vec::new(),
+                    claim.cursor.clone(),
+                    Err(SourceError::Transient {
+                        reason: format!("analysis failed: {e}"),
+                        retry_after_secs: None,
+                    }),
+                    done,
+                ),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "poll failed");
+            metrics::counter!("yuqing_source_failures_total", "source" => id.clone()).increment(1);
+            (Vec::new(), claim.cursor.clone(), Err(e), done)
+        }
+    }
+}
+
+impl RoundReport {
+    fn tally(&mut self, joined: Result<Polled, tokio::task::JoinError>) {
+        match joined {
+            Ok((ok, Ok(r))) => {
+                if ok {
+                    self.polled_ok += 1;
+                } else {
+                    self.failed += 1;
+                }
+                self.ingest.add(r);
+            }
+            Ok((_, Err(StoreError::LeaseLost(id)))) => {
+                tracing::warn!(source_id = %id, "lease lost; another worker has the source");
+                self.lease_lost += 1;
+            }
+            Ok((_, Err(e))) => {
+                tracing::error!(error = %e, "a poll could not be stored; the source is retried when its lease expires");
+                self.failed += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a poll task crashed");
+                self.failed += 1;
+            }
+        }
+    }
+
+    fn log(&self) {
+        if self.claimed > 0 || self.polled_ok > 0 || self.failed > 0 {
+            tracing::info!(
+                claimed = self.claimed,
+                polled = self.polled_ok,
+                failed = self.failed,
+                stored = self.ingest.inserted,
+                duplicates = self.ingest.duplicates,
+                "collected"
+            );
         }
     }
 }

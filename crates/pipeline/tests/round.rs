@@ -71,3 +71,72 @@ async fn a_round_stores_posts_with_their_cursor_and_the_next_finds_nothing_new()
     assert_eq!((r.claimed, r.ingest.inserted), (1, 0));
     assert_eq!(store.count_posts().await.unwrap(), 2);
 }
+
+/// `run` keeps polls flowing: with two slots, a slow source holds one while the other serves
+/// every fast source in turn; on shutdown the slow poll still finishes and commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_does_not_wait_for_the_slowest_source_and_finishes_it_on_shutdown() {
+    let server = FixtureServer::start().await;
+    let mut toml = String::new();
+    let mut ids = Vec::new();
+    for k in 0..5 {
+        let path = format!("/feed-{k}.xml");
+        let body = RSS
+            .replace("http://news.example/", &format!("http://news.example/{k}/"))
+            .replace("新源县", &format!("新源县{k}号"));
+        let reply = Reply::ok("application/rss+xml", body.replace("道路结冰", &format!("道路结冰{k}")));
+        // Source 0 answers after 3 s; the others at once.
+        server.route(&path, if k == 0 { reply.delay(std::time::Duration::from_secs(3)) } else { reply });
+        toml.push_str(&format!(
+            "[[source]]\nid = \"s{k}\"\nname = \"s{k}\"\ntype = \"feed\"\nurl = \"{}\"\nschedule = {{ every_secs = 600 }}\nfetch = {{ allow_private_addresses = true }}\n",
+            server.url(&path)
+        ));
+        ids.push((format!("s{k}"), "feed".to_string()));
+    }
+    let cfg = config::parse(&[("t.toml".into(), toml)]).unwrap();
+    // One host for all: politeness must not be what serialises them here.
+    let fetch = FetchDefaults {
+        per_host_requests_per_sec: 1000.0,
+        per_host_concurrency: 8,
+        ..FetchDefaults::default()
+    };
+    let pol = Politeness::new(fetch).unwrap();
+    let sources: Vec<Arc<ConfiguredSource>> =
+        cfg.sources.into_iter().map(|s| Arc::new(ConfiguredSource::new(s, pol.clone()).unwrap())).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        Arc::new(SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap());
+    store.migrate().await.unwrap();
+    // s0 is the longest overdue: it is claimed first.
+    store.register_sources(&ids[..1], Utc::now() - Duration::seconds(10)).await.unwrap();
+    store.register_sources(&ids[1..], Utc::now() - Duration::seconds(1)).await.unwrap();
+    let reschedule: Reschedule = Arc::new(|_, _, _, now| ("{}".to_owned(), now + Duration::minutes(10)));
+    let settings = Settings {
+        worker: "w1".into(),
+        lease_secs: 60,
+        claim_limit: 2,
+        idle: std::time::Duration::from_millis(50),
+        analysis_version: "test".into(),
+    };
+    let p =
+        Arc::new(Pipeline::new(store.clone(), sources, Arc::new(shipped_analyzer()), reschedule, settings));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let (p, shutdown) = (p.clone(), shutdown.clone());
+        async move { p.run(shutdown).await }
+    });
+    // The four fast sources are done while the slow one is still being fetched.
+    let started = std::time::Instant::now();
+    while store.count_posts().await.unwrap() < 8 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(2500),
+            "fast sources waited for the slow one"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.hits("/feed-0.xml"), 1);
+    shutdown.cancel();
+    running.await.unwrap().unwrap();
+    assert_eq!(store.count_posts().await.unwrap(), 10, "the poll in hand was finished and committed");
+    assert!(store.cursor("s0").await.unwrap().unwrap().has_seen("http://news.example/0/1.html"));
+}
