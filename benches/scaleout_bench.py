@@ -32,6 +32,19 @@ def cpu_secs(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def postgres_secs():
+    """CPU seconds of the PostgreSQL processes alive now (the workers' connections live through a run)."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if open(f"/proc/{d}/comm").read().strip() == "postgres":
+                    total += cpu_secs(int(d))
+            except OSError:
+                pass
+    return total
+
+
 def machine_ticks():
     """(busy, total) jiffies of all CPUs, from /proc/stat."""
     f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
@@ -75,9 +88,12 @@ def one_run(a, workers, tmp, rep):
         data = os.path.join(tmp, f"data-{workers}-{rep}-{w}")
         procs.append(subprocess.Popen(base + ["run", "--database", url_db, "--data", data, "--worker", f"w{w}",
                                               "--claim-limit", str(a.claim_limit)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                      stdout=subprocess.DEVNULL,
+                                      stderr=open(os.path.join(tmp, f"worker-{workers}-{rep}-{w}.log"), "w") if a.keep
+                                      else subprocess.DEVNULL))
     t0 = time.time()
     busy0, all0 = machine_ticks()
+    pg0 = postgres_secs()
     total = a.feeds * a.items
     deadline = t0 + 900
     while time.time() < deadline:
@@ -88,6 +104,8 @@ def one_run(a, workers, tmp, rep):
     wall = time.time() - t0
     busy1, all1 = machine_ticks()
     cpu = sum(cpu_secs(p.pid) for p in procs)
+    pg_cpu = postgres_secs() - pg0
+    site_cpu = cpu_secs(site.pid)
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
@@ -110,11 +128,15 @@ def one_run(a, workers, tmp, rep):
     requests = [len(v) for v in feeds.values()]
     overlaps = sum(1 for v in feeds.values() for x, y in zip(sorted(v), sorted(v)[1:]) if y[0] < x[1])
     crawl = last - first
+    # How many requests were at the fixture at once, on average, and how long one took there.
+    busy = sum(d - a for v in feeds.values() for a, d in v)
+    in_flight = busy / crawl
+    served_ms = 1000 * busy / max(1, sum(len(v) for v in feeds.values()))
     return {
         "workers": workers, "crawl_s": crawl, "sources_per_s": a.feeds / crawl, "wall_s": wall,
-        "cpu_util": cpu / wall / os.cpu_count(), "cpu_s": cpu,
+        "cpu_util": cpu / wall / os.cpu_count(), "cpu_s": cpu, "pg_cpu_s": pg_cpu, "site_cpu_s": site_cpu,
         "machine_util": (busy1 - busy0) / max(1, all1 - all0), "feeds_requested": len(feeds),
-        "max_requests_per_feed": max(requests), "overlaps": overlaps, "posts": posts, "distinct": distinct,
+        "max_requests_per_feed": max(requests), "in_flight": in_flight, "served_ms": served_ms, "overlaps": overlaps, "posts": posts, "distinct": distinct,
         "expected_posts": total,
     }
 
@@ -127,6 +149,7 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=100)
     ap.add_argument("--claim-limit", type=int, default=32)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder with the workers' logs (set RUST_LOG)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="yuqing-scaleout-")
     results = {1: [], 2: []}
@@ -140,7 +163,8 @@ def main():
             ok &= good
             print(f"rep {rep} workers {workers}: crawl {r['crawl_s']:.2f} s ({r['sources_per_s']:.0f} sources/s), "
                   f"CPU {r['cpu_s']:.1f} s = {100 * r['cpu_util']:.0f}% of {os.cpu_count()} cores "
-                  f"(whole machine incl. PostgreSQL and the fixture: {100 * r['machine_util']:.0f}%); "
+                  f"(whole machine: {100 * r['machine_util']:.0f}%; PostgreSQL {r['pg_cpu_s']:.1f} s, fixture {r['site_cpu_s']:.1f} s); "
+                  f"{r['in_flight']:.1f} requests at the fixture on average, {r['served_ms']:.0f} ms each; "
                   f"feeds requested {r['feeds_requested']}, at most {r['max_requests_per_feed']}x each, "
                   f"{r['overlaps']} overlaps; posts {r['posts']}/{r['expected_posts']} ({r['distinct']} distinct)"
                   f"{'' if good else '  <-- FAILED'}")
@@ -152,7 +176,10 @@ def main():
     w2 = statistics.median(r["machine_util"] for r in results[2])
     print(f"\nmedian: 1 worker {m1:.0f} sources/s (workers' CPU {100 * u1:.0f}%, machine {100 * w1:.0f}%), "
           f"2 workers {m2:.0f} sources/s (workers' CPU {100 * u2:.0f}%, machine {100 * w2:.0f}%); ratio {m2 / m1:.2f}x")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if a.keep:
+        print(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 

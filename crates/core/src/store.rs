@@ -43,6 +43,17 @@ impl IngestReport {
     }
 }
 
+/// What one poll of a held source commits: its posts and the source's new cursor, health and
+/// next due time.
+#[derive(Debug, Clone)]
+pub struct PollCommit {
+    pub source_id: String,
+    pub posts: Vec<NewPost>,
+    pub cursor: Cursor,
+    pub health: String,
+    pub next_due_at: DateTime<Utc>,
+}
+
 /// A source a worker holds until `lease_until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claim {
@@ -180,6 +191,16 @@ pub trait Store: Send + Sync {
         next_due_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<IngestReport, StoreError>> + Send;
+
+    /// [`Store::commit_poll`] for several polls of `worker` in one transaction (group commit):
+    /// one result per poll, in order. A poll whose lease was lost gets `LeaseLost` and writes
+    /// nothing; the others commit. The outer error is a failure of the whole group.
+    fn commit_polls(
+        &self,
+        worker: &str,
+        polls: &[PollCommit],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Result<IngestReport, StoreError>>, StoreError>> + Send;
 
     /// Stores posts that came without a polled source (push API, file import).
     fn ingest(

@@ -12,14 +12,14 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 use yuqing_core::store::{IngestReport, NEAR_DUPLICATE_DISTANCE, NEAR_DUPLICATE_WINDOW_DAYS, NewPost};
 
-use crate::{bands, ms};
+use crate::{Backend, bands, ms};
 
 /// Rows per multi-row statement: far below both dialects' limits on bound parameters (SQLite
 /// 32,766; PostgreSQL 65,535) at 22 columns.
 const ROWS: usize = 200;
-/// Posts per near-duplicate candidate query: four `UNION ALL` parts each, below SQLite's 500
-/// compound-select terms.
-const CANDIDATE_POSTS: usize = 60;
+/// Posts per near-duplicate candidate query (a power of two): four `UNION ALL` parts each,
+/// below SQLite's 500 compound-select terms.
+const CANDIDATE_POSTS: usize = 64;
 /// Raw evidence bytes per `INSERT`: pages are large, a statement should not be.
 const EVIDENCE_BYTES: usize = 4 << 20;
 
@@ -52,16 +52,23 @@ enum Original {
     Batch(usize),
 }
 
-/// Stores `posts` inside `tx` (one transaction the caller commits). Returns the report and the
-/// ids of the new post rows.
+/// Stores `posts` inside `tx` (one transaction the caller commits).
+///
+/// New posts are numbered in commit order (`seq`, which readers that follow the store go by):
+/// - PostgreSQL: after every lookup, the transaction takes an advisory lock held until commit
+///   and then inserts its posts with `nextval`, so a transaction that numbers later commits
+///   later; everything before the lock runs side by side with other writers.
+/// - SQLite: the single writer (`BEGIN IMMEDIATE`) numbers from the highest `seq` stored.
 pub(crate) async fn store(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    backend: Backend,
+    posts: &[&NewPost],
     now: DateTime<Utc>,
-) -> Result<(IngestReport, Vec<i64>), sqlx::Error> {
-    let mut report = IngestReport::default();
+) -> Result<Vec<IngestReport>, sqlx::Error> {
+    // One report per post: exactly one of its counts is 1.
+    let mut report = vec![IngestReport::default(); posts.len()];
     if posts.is_empty() {
-        return Ok((report, Vec::new()));
+        return Ok(report);
     }
     let known = known_items(tx, posts).await?;
     let stored_hashes = stored_hashes(tx, posts).await?;
@@ -112,8 +119,20 @@ pub(crate) async fn store(
     // unique content hash and becomes a copy of that post.
     let new: Vec<usize> = (0..posts.len()).filter(|&i| matches!(fates[i], Fate::New(_))).collect();
     let mut ids: HashMap<usize, i64> = HashMap::with_capacity(new.len());
+    let mut next_seq = match (backend, new.is_empty()) {
+        (_, true) => 0,
+        (Backend::Postgres, false) => {
+            sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
+            0
+        }
+        (Backend::Sqlite, false) => {
+            let max: Option<i64> =
+                sqlx::query("SELECT MAX(seq) FROM posts").fetch_one(&mut *tx).await?.try_get(0)?;
+            max.unwrap_or(0) + 1
+        }
+    };
     for chunk in new.chunks(ROWS) {
-        insert_posts(tx, posts, chunk, &fates, now, &mut ids).await?;
+        insert_posts(tx, backend, posts, chunk, &fates, now, &mut next_seq, &mut ids).await?;
     }
     let lost: Vec<usize> = new.iter().copied().filter(|i| !ids.contains_key(i)).collect();
     let mut copies_of: HashMap<usize, i64> = HashMap::new();
@@ -133,7 +152,7 @@ pub(crate) async fn store(
     for (i, fate) in fates.iter().enumerate() {
         let copy_of = match *fate {
             Fate::Known => {
-                report.already_stored += 1;
+                report[i].already_stored = 1;
                 continue;
             }
             Fate::CopyOfStored(id) => Some(id),
@@ -156,9 +175,9 @@ pub(crate) async fn store(
                 match original {
                     Some(o) => {
                         *reposts.entry(o).or_default() += 1;
-                        report.near_duplicates += 1;
+                        report[i].near_duplicates = 1;
                     }
-                    None => report.inserted += 1,
+                    None => report[i].inserted = 1,
                 }
                 continue;
             }
@@ -168,7 +187,7 @@ pub(crate) async fn store(
         };
         *reposts.entry(original).or_default() += 1;
         copies.push((i, original));
-        report.duplicates += 1;
+        report[i].duplicates = 1;
     }
 
     for &(id, o) in &links {
@@ -208,14 +227,13 @@ pub(crate) async fn store(
         }
         q.execute(&mut *tx).await?;
     }
-    let new_ids = items.iter().map(|&(_, id)| id).collect();
-    Ok((report, new_ids))
+    Ok(report)
 }
 
 /// The batch's `(source, item)` keys the store holds already.
 async fn known_items(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    posts: &[&NewPost],
 ) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for p in posts {
@@ -242,7 +260,7 @@ async fn known_items(
 
 async fn stored_hashes(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    posts: &[&NewPost],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
     stored_hashes_of(tx, posts.iter().map(|p| p.content_hash.as_str())).await
 }
@@ -274,14 +292,17 @@ async fn stored_hashes_of<'h>(
 /// within the distance share a band, so this finds nothing the per-post queries would not.
 async fn candidates(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    posts: &[&NewPost],
     which: &[usize],
     since: i64,
 ) -> Result<Vec<(i64, u64)>, sqlx::Error> {
     let mut out = Vec::new();
     for chunk in which.chunks(CANDIDATE_POSTS) {
-        let mut parts = Vec::with_capacity(chunk.len() * 4);
-        for n in 0..chunk.len() {
+        // Padded to a power of two (repeating the last post): a handful of statement shapes that
+        // stay prepared, instead of planning a new one for every batch size.
+        let shape = chunk.len().next_power_of_two();
+        let mut parts = Vec::with_capacity(shape * 4);
+        for n in 0..shape {
             for k in 0..4 {
                 parts.push(format!(
                     "SELECT id, simhash FROM (SELECT id, simhash FROM posts WHERE band{k} = ${} \
@@ -291,8 +312,8 @@ async fn candidates(
             }
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(parts.join(" UNION ALL "))).bind(since);
-        for &i in chunk {
-            for b in bands(posts[i].simhash) {
+        for n in 0..shape {
+            for b in bands(posts[chunk[n.min(chunk.len() - 1)]].simhash) {
                 q = q.bind(b);
             }
         }
@@ -303,20 +324,33 @@ async fn candidates(
     Ok(out)
 }
 
+/// Inserts the posts `chunk` (indexes into `posts`) with their commit-order numbers; records
+/// the ids of the rows inserted (a text another transaction stored meanwhile is skipped).
+#[allow(clippy::too_many_arguments)]
 async fn insert_posts(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    backend: Backend,
+    posts: &[&NewPost],
     chunk: &[usize],
     fates: &[Fate],
     now: DateTime<Utc>,
+    next_seq: &mut i64,
     ids: &mut HashMap<usize, i64>,
 ) -> Result<(), sqlx::Error> {
+    // SQLite binds the number as a 23rd parameter; PostgreSQL draws it from the sequence.
+    let cols = if backend == Backend::Sqlite { 23 } else { 22 };
+    let rows = (0..chunk.len())
+        .map(|r| match backend {
+            Backend::Postgres => format!("({}, nextval('post_commit_seq'))", params(r * cols + 1, cols)),
+            Backend::Sqlite => format!("({})", params(r * cols + 1, cols)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
         "INSERT INTO posts (source_id, item_id, source_type, url, title, body, author, author_verified_type, lang, \
          published_at, fetched_at, stored_at, content_hash, simhash, band0, band1, band2, band3, raw_sha256, \
-         engagement, duplicate_of, policy_document) VALUES {} \
-         ON CONFLICT (content_hash) DO NOTHING RETURNING id, content_hash",
-        tuples(chunk.len(), 22)
+         engagement, duplicate_of, policy_document, seq) VALUES {rows} \
+         ON CONFLICT (content_hash) DO NOTHING RETURNING id, content_hash"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for &i in chunk {
@@ -349,6 +383,10 @@ async fn insert_posts(
             .bind(serde_json::to_string(&it.engagement).unwrap_or_else(|_| "{}".into()))
             .bind(original)
             .bind(i64::from(it.policy_document));
+        if backend == Backend::Sqlite {
+            q = q.bind(*next_seq);
+            *next_seq += 1;
+        }
     }
     let by_hash: HashMap<&str, usize> = chunk.iter().map(|&i| (posts[i].content_hash.as_str(), i)).collect();
     for row in q.fetch_all(&mut *tx).await? {
@@ -364,7 +402,7 @@ async fn insert_posts(
 /// be recorded by a concurrent writer of the same text).
 async fn insert_items(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    posts: &[&NewPost],
     chunk: &[(usize, i64)],
     copies: bool,
 ) -> Result<(), sqlx::Error> {
@@ -384,7 +422,7 @@ async fn insert_items(
 /// The raw bytes of new posts, in statements of at most [`EVIDENCE_BYTES`] (or one row).
 async fn insert_evidence(
     tx: &mut AnyConnection,
-    posts: &[NewPost],
+    posts: &[&NewPost],
     items: &[(usize, i64)],
 ) -> Result<(), sqlx::Error> {
     let with_raw: Vec<(usize, i64)> =

@@ -7,6 +7,7 @@
 //!
 //! `sqlx::Error` never leaves this crate: every error becomes a [`StoreError`].
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Once;
 
@@ -17,7 +18,8 @@ mod batch;
 
 use yuqing_core::Cursor;
 use yuqing_core::store::{
-    Claim, IngestReport, NewPost, PostSummary, SourceStatus, Store, StoreError, StoredPost, TokenInfo,
+    Claim, IngestReport, NewPost, PollCommit, PostSummary, SourceStatus, Store, StoreError, StoredPost,
+    TokenInfo,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -86,6 +88,34 @@ const RETRIES: u32 = 3;
 fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
 }
+
+/// Runs the block `$body` (which may use `?`, and sees the open transaction as `$tx`) in a
+/// writing transaction of `$store` and commits it; evaluates to the block's result. A
+/// transaction PostgreSQL aborted as a deadlock victim or a serialization failure (two writers
+/// bumping the same repost counters in opposite orders) runs again, up to [`RETRIES`] times.
+macro_rules! write_tx {
+    ($store:expr, $tx:ident => $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut $tx = $store.begin_write().await?;
+            let result: Result<_, sqlx::Error> = async { $body }.await;
+            let done = match result {
+                Ok(v) => $tx.commit().await.map(|()| v),
+                Err(e) => Err(e),
+            };
+            match done {
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    tracing::debug!(error = %e, attempt, "write retried");
+                }
+                done => break done,
+            }
+        }
+    }};
+}
+
+/// What a group commit did: the sources whose lease was still held, and one report per post.
+type GroupDone = (HashSet<String>, Vec<IngestReport>);
 
 /// Counts what a committed batch did (Prometheus, through the `metrics` facade).
 fn record(r: &IngestReport) {
@@ -218,39 +248,60 @@ impl SqlStore {
         Ok(posts.max(0) as u64)
     }
 
-    /// Stores `posts` inside `tx` and, as the transaction's last statement, numbers the new ones
-    /// in commit order (`seq`). On PostgreSQL the numbering takes a transaction-scoped advisory
-    /// lock held until commit, so transactions that number later commit later; everything before
-    /// it runs side by side with other writers.
-    async fn store_posts(
+    /// `posts` in one transaction: one report per post.
+    async fn ingest_all(
         &self,
-        tx: &mut AnyConnection,
         posts: &[NewPost],
         now: DateTime<Utc>,
-    ) -> Result<IngestReport, sqlx::Error> {
-        let (report, ids) = batch::store(tx, posts, now).await?;
-        let (lo, hi) = ids.iter().fold((i64::MAX, i64::MIN), |(lo, hi), &id| (lo.min(id), hi.max(id)));
-        if lo <= hi {
-            // Rows of other transactions in [lo, hi] are either invisible here (not committed) or
-            // committed and numbered already: `seq IS NULL` leaves them alone.
-            let sql = match self.backend {
-                Backend::Sqlite => "UPDATE posts SET seq = id WHERE id BETWEEN $1 AND $2 AND seq IS NULL",
-                Backend::Postgres => {
-                    sqlx::query("SELECT pg_advisory_xact_lock(7243)").execute(&mut *tx).await?;
-                    "UPDATE posts SET seq = nextval('post_commit_seq') WHERE id BETWEEN $1 AND $2 AND seq IS NULL"
+    ) -> Result<Vec<IngestReport>, sqlx::Error> {
+        let posts: Vec<&NewPost> = posts.iter().collect();
+        write_tx!(self, tx => batch::store(&mut tx, self.backend, &posts, now).await)
+    }
+
+    /// One transaction for `polls` (distinct sources): the leases `worker` still holds are
+    /// released with the new cursors, health and due times, and the posts of those polls stored.
+    /// Returns the sources whose lease was held and one report per post (polls in order).
+    async fn commit_group(
+        &self,
+        worker: &str,
+        polls: &[PollCommit],
+        cursors: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<GroupDone, sqlx::Error> {
+        write_tx!(self, tx => {
+            let mut held = HashSet::with_capacity(polls.len());
+            for (chunk, cursors) in polls.chunks(200).zip(cursors.chunks(200)) {
+                let values = (0..chunk.len())
+                    .map(|r| format!("(${}, ${}, ${}, ${})", 3 + r * 4, 4 + r * 4, 5 + r * 4, 6 + r * 4))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                // The lease is checked and released in the same transaction as the posts.
+                let sql = format!(
+                    "UPDATE sources SET cursor = v.column2, health = v.column3, next_due_at = CAST(v.column4 AS BIGINT), \
+                     lease_owner = NULL, lease_until = NULL, updated_at = $1 FROM (VALUES {values}) AS v \
+                     WHERE sources.id = v.column1 AND sources.lease_owner = $2 AND sources.lease_until > $1 RETURNING id"
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(ms(now)).bind(worker);
+                for (p, cursor) in chunk.iter().zip(cursors) {
+                    q = q.bind(&p.source_id).bind(cursor).bind(&p.health).bind(ms(p.next_due_at));
                 }
-            };
-            sqlx::query(sql).bind(lo).bind(hi).execute(&mut *tx).await?;
-        }
-        Ok(report)
+                for row in q.fetch_all(&mut *tx).await? {
+                    held.insert(row.try_get::<String, _>(0)?);
+                }
+            }
+            let posts: Vec<&NewPost> =
+                polls.iter().filter(|p| held.contains(&p.source_id)).flat_map(|p| &p.posts).collect();
+            let reports = batch::store(&mut tx, self.backend, &posts, now).await?;
+            Ok((held, reports))
+        })
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
             // Take the write lock at once: no deadlock between two read-then-write transactions.
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            // Writers run side by side; only numbering posts in commit order takes turns
-            // (`store_posts`). Two transactions storing the same text meet at the unique
+            // Writers run side by side; only writing new posts, numbered in commit order, takes
+            // turns (`batch::store`). Two transactions storing the same text meet at the unique
             // content hash (the second waits, then records a copy); a deadlock between repost
             // counters is retried (`retrying`).
             Backend::Postgres => self.writer.begin().await,
@@ -369,66 +420,76 @@ impl Store for SqlStore {
         next_due_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<IngestReport, StoreError> {
-        let cursor_json = serde_json::to_string(cursor).map_err(|e| StoreError::Other(e.to_string()))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.begin_write().await.map_err(err)?;
-            // The lease is checked and released in the same transaction as the posts and cursor.
-            let released = sqlx::query(
-                "UPDATE sources SET cursor = $1, health = $2, next_due_at = $3, lease_owner = NULL, lease_until = NULL, \
-                 updated_at = $4 WHERE id = $5 AND lease_owner = $6 AND lease_until > $4",
-            )
-            .bind(&cursor_json)
-            .bind(health)
-            .bind(ms(next_due_at))
-            .bind(ms(now))
-            .bind(source_id)
-            .bind(worker)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-            if released.rows_affected() != 1 {
-                tx.rollback().await.map_err(err)?;
-                return Err(StoreError::LeaseLost(source_id.to_owned()));
+        let poll = PollCommit {
+            source_id: source_id.to_owned(),
+            posts: posts.to_vec(),
+            cursor: cursor.clone(),
+            health: health.to_owned(),
+            next_due_at,
+        };
+        self.commit_polls(worker, std::slice::from_ref(&poll), now).await?.remove(0)
+    }
+
+    async fn commit_polls(
+        &self,
+        worker: &str,
+        polls: &[PollCommit],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<IngestReport, StoreError>>, StoreError> {
+        let cursors = polls
+            .iter()
+            .map(|p| serde_json::to_string(&p.cursor))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let distinct = polls.iter().map(|p| &p.source_id).collect::<HashSet<_>>().len() == polls.len();
+        let group = if distinct { Some(self.commit_group(worker, polls, &cursors, now).await) } else { None };
+        let groups: Vec<(std::ops::Range<usize>, Result<GroupDone, sqlx::Error>)> = match group
+            .map(|g| g.map_err(err))
+        {
+            Some(Ok(done)) => vec![(0..polls.len(), Ok(done))],
+            Some(Err(e)) if polls.len() == 1 || matches!(e, StoreError::Unavailable(_)) => return Err(e),
+            // One poll the database refuses must not sink the others (and two polls of one
+            // source cannot share an UPDATE): each alone.
+            other => {
+                if let Some(Err(e)) = other {
+                    tracing::warn!(error = %e, polls = polls.len(), "group commit refused; committing polls one by one");
+                }
+                let mut each = Vec::with_capacity(polls.len());
+                for k in 0..polls.len() {
+                    let one = self.commit_group(worker, &polls[k..=k], &cursors[k..=k], now).await;
+                    each.push((k..k + 1, one));
+                }
+                each
             }
-            let stored = match self.store_posts(&mut tx, posts, now).await {
-                Ok(r) => tx.commit().await.map(|()| r),
-                Err(e) => Err(e),
-            };
-            match stored {
-                Ok(report) => {
-                    record(&report);
-                    return Ok(report);
+        };
+        let mut out = Vec::with_capacity(polls.len());
+        for (range, done) in groups {
+            match done {
+                Ok((held, reports)) => {
+                    let mut reports = reports.into_iter();
+                    for p in &polls[range] {
+                        if held.contains(&p.source_id) {
+                            let mut r = IngestReport::default();
+                            reports.by_ref().take(p.posts.len()).for_each(|x| r.add(x));
+                            record(&r);
+                            out.push(Ok(r));
+                        } else {
+                            out.push(Err(StoreError::LeaseLost(p.source_id.clone())));
+                        }
+                    }
                 }
-                Err(e) if attempt < RETRIES && retryable(&e) => {
-                    tracing::debug!(error = %e, attempt, "commit retried");
-                }
-                Err(e) => return Err(err(e)),
+                Err(e) => out.push(Err(err(e))),
             }
         }
+        Ok(out)
     }
 
     async fn ingest(&self, posts: &[NewPost], now: DateTime<Utc>) -> Result<IngestReport, StoreError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.begin_write().await.map_err(err)?;
-            let stored = match self.store_posts(&mut tx, posts, now).await {
-                Ok(r) => tx.commit().await.map(|()| r),
-                Err(e) => Err(e),
-            };
-            match stored {
-                Ok(report) => {
-                    record(&report);
-                    return Ok(report);
-                }
-                Err(e) if attempt < RETRIES && retryable(&e) => {
-                    tracing::debug!(error = %e, attempt, "ingest retried");
-                }
-                Err(e) => return Err(err(e)),
-            }
-        }
+        let reports = self.ingest_all(posts, now).await.map_err(err)?;
+        let mut report = IngestReport::default();
+        reports.into_iter().for_each(|r| report.add(r));
+        record(&report);
+        Ok(report)
     }
 
     async fn cursor(&self, source_id: &str) -> Result<Option<Cursor>, StoreError> {

@@ -11,7 +11,7 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::Row;
-use yuqing_core::store::{NewPost, Store, StoreError};
+use yuqing_core::store::{NewPost, PollCommit, Store, StoreError};
 use yuqing_core::{Cursor, Engagement, Item};
 use yuqing_store::{Backend, SqlStore};
 
@@ -204,6 +204,46 @@ fn a_batch_sees_its_own_earlier_posts(s: SqlStore, url: String) -> Pin<Box<dyn F
     })
 }
 
+/// Several polls commit in one transaction; a poll whose lease was lost is refused alone, and a
+/// later poll of the group sees the earlier ones' posts (a copy across sources).
+fn polls_commit_together(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let ids: Vec<(String, String)> = (0..3).map(|i| (format!("g-{i}"), "feed".to_string())).collect();
+        s.register_sources(&ids, t0()).await.unwrap();
+        // g-0 and g-1 for ten minutes, g-2 for one; after it ran out, w2 takes g-2.
+        assert_eq!(s.claim_due("w1", t0(), 600, 2).await.unwrap().len(), 2);
+        assert_eq!(s.claim_due("w1", t0(), 60, 2).await.unwrap().len(), 1);
+        let later = t0() + Duration::seconds(61);
+        assert_eq!(s.claim_due("w2", later, 60, 10).await.unwrap()[0].source_id, "g-2");
+        let mut cursor = Cursor::default();
+        cursor.mark_seen("http://news.example/g");
+        let poll = |i: usize, texts: &[&str]| PollCommit {
+            source_id: format!("g-{i}"),
+            posts: texts
+                .iter()
+                .enumerate()
+                .map(|(k, t)| post(&format!("g-{i}"), &format!("g{i}-{k}"), t, 0x0101_0101u64 << (i * 8 + k)))
+                .collect(),
+            cursor: cursor.clone(),
+            health: "{\"ok\":1}".into(),
+            next_due_at: t0() + Duration::hours(1),
+        };
+        let polls = [poll(0, &["牧区道路", "草场纠纷"]), poll(1, &["牧区道路"]), poll(2, &["学校食堂"])];
+        let out = s.commit_polls("w1", &polls, later).await.unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].clone().map(|r| r.inserted), Ok(2), "{out:?}");
+        assert_eq!(out[1].clone().map(|r| r.duplicates), Ok(1), "{out:?}");
+        assert_eq!(out[2], Err(StoreError::LeaseLost("g-2".into())));
+        assert_eq!(s.count_posts().await.unwrap(), 2);
+        assert_eq!(s.cursor("g-0").await.unwrap(), Some(cursor.clone()));
+        assert_eq!(s.cursor("g-1").await.unwrap(), Some(cursor));
+        assert_eq!(s.cursor("g-2").await.unwrap(), Some(Cursor::default()));
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM sources WHERE lease_owner = 'w1'").await, 0);
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM sources WHERE lease_owner = 'w2'").await, 1);
+        assert_eq!(scalar(&url, "SELECT COUNT(*) FROM post_items").await, 3);
+    })
+}
+
 fn leases_split_the_work(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
     Box::pin(async move {
         let ids: Vec<(String, String)> = (0..10).map(|i| (format!("src-{i}"), "html".to_string())).collect();
@@ -374,6 +414,7 @@ const CASES: &[(&str, Case)] = &[
     ("cursor_commits_with_its_posts", cursor_commits_with_its_posts),
     ("duplicates_and_near_duplicates", duplicates_and_near_duplicates),
     ("a_batch_sees_its_own_earlier_posts", a_batch_sees_its_own_earlier_posts),
+    ("polls_commit_together", polls_commit_together),
     ("leases_split_the_work", leases_split_the_work),
     ("retention_purges_text_and_evidence", retention_purges_text_and_evidence),
     ("status_and_reanalysis", status_and_reanalysis),
