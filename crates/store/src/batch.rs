@@ -230,29 +230,24 @@ pub(crate) async fn store(
     Ok(report)
 }
 
-/// The batch's `(source, item)` keys the store holds already.
-async fn known_items(
-    tx: &mut AnyConnection,
-    posts: &[&NewPost],
-) -> Result<HashSet<(String, String)>, sqlx::Error> {
-    let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for p in posts {
-        by_source.entry(&p.item.source).or_default().push(&p.item.id);
-    }
+/// The batch's `(source, item)` keys the store holds already. Each key is its own pair of
+/// parameters: with one shared source parameter PostgreSQL's generic plan reads the whole
+/// source's keys through the primary key's first column and filters (measured: 0.7 s per
+/// lookup once an import source held 94,000 items), while separate pairs make it probe the
+/// primary key per pair.
+async fn known_items(tx: &mut AnyConnection, posts: &[&NewPost]) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let mut known = HashSet::new();
-    for (source, ids) in by_source {
-        for chunk in ids.chunks(ROWS) {
-            let sql = format!(
-                "SELECT item_id FROM post_items WHERE source_id = $1 AND item_id IN ({})",
-                params(2, chunk.len())
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(source);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                known.insert((source.to_owned(), row.try_get::<String, _>(0)?));
-            }
+    for chunk in posts.chunks(ROWS) {
+        let sql = format!(
+            "SELECT source_id, item_id FROM post_items WHERE (source_id, item_id) IN ({})",
+            tuples(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            q = q.bind(&p.item.source).bind(&p.item.id);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            known.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
         }
     }
     Ok(known)
