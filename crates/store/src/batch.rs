@@ -235,7 +235,10 @@ pub(crate) async fn store(
 /// source's keys through the primary key's first column and filters (measured: 0.7 s per
 /// lookup once an import source held 94,000 items), while separate pairs make it probe the
 /// primary key per pair.
-async fn known_items(tx: &mut AnyConnection, posts: &[&NewPost]) -> Result<HashSet<(String, String)>, sqlx::Error> {
+async fn known_items(
+    tx: &mut AnyConnection,
+    posts: &[&NewPost],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let mut known = HashSet::new();
     for chunk in posts.chunks(ROWS) {
         let sql = format!(
