@@ -41,7 +41,7 @@ pub struct RunArgs {
     /// Seconds a claimed source is held before another worker may take it (default 300).
     #[arg(long)]
     lease_secs: Option<i64>,
-    /// Sources claimed and crawled concurrently per round (default 32).
+    /// Sources crawled at once: polls kept in flight (default 32).
     #[arg(long)]
     claim_limit: Option<u32>,
 }

@@ -243,7 +243,7 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
     let stop = shutdown.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
-        eprintln!("run: stopping after the round in hand");
+        eprintln!("run: stopping after the polls in hand");
         stop.cancel();
     });
     eprintln!("run: collecting into {url} (Ctrl-C to stop)");

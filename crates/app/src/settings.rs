@@ -61,7 +61,7 @@ pub struct Collect {
     pub worker: Option<String>,
     /// Seconds a claimed source is held before another worker may take it.
     pub lease_secs: i64,
-    /// Sources claimed (and crawled concurrently) per round.
+    /// Sources crawled at once (polls kept in flight).
     pub claim_limit: u32,
     /// Days after which post text, author handles and evidence are purged (0: keep forever).
     pub retention_days: u32,

@@ -34,7 +34,7 @@ pub struct Settings {
     /// This worker's name in leases (host and process id by default).
     pub worker: String,
     pub lease_secs: i64,
-    /// Sources claimed per round.
+    /// Polls kept in flight (sources claimed at most at once; `round` claims this many).
     pub claim_limit: u32,
     /// How long to wait when nothing is due.
     pub idle: std::time::Duration,

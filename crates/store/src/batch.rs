@@ -297,7 +297,7 @@ async fn candidates(
     let mut out = Vec::new();
     for chunk in which.chunks(CANDIDATE_POSTS) {
         // Padded to a power of two (repeating the last post): a handful of statement shapes that
-        // stay prepared, instead of planning a new one for every batch size.
+        // stay prepared (parsed once per connection) instead of one per batch size.
         let shape = chunk.len().next_power_of_two();
         let mut parts = Vec::with_capacity(shape * 4);
         for n in 0..shape {
