@@ -4,10 +4,10 @@ a fixture site, restarting each time; afterwards the stored item ids must equal 
 manifest (none missing, none twice) and the search index's document ids the store's.
 
     cargo build --release -p yuqing-app -p yuqing-testkit
-    python3 benches/crash_bench.py [--kills 20] [--feeds 300] [--items 30] [--latency-ms 30]
+    python3 benches/crash_bench.py [--kills 20] [--feeds 2000] [--items 30] [--latency-ms 30]
 
 The fixture serves FEEDS RSS feeds of ITEMS distinct posts each (every response delayed by
-LATENCY ms). Each cycle starts `yuqing run` on SQLite with 2-second leases (so a killed worker's
+LATENCY ms); enough work that every kill falls while work is left (the script counts those). Each cycle starts `yuqing run` on SQLite with 2-second leases (so a killed worker's
 sources come back quickly), waits until this run has stored its first post (ingestion is active),
 then a uniformly random 0–2 s more, and kills it with SIGKILL. A last
 run goes to the end of the work and is stopped with SIGTERM; then the store is read with Python's
@@ -48,7 +48,7 @@ def stored(db):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=20)
-    ap.add_argument("--feeds", type=int, default=600)
+    ap.add_argument("--feeds", type=int, default=2000)
     ap.add_argument("--items", type=int, default=30)
     ap.add_argument("--latency-ms", type=int, default=30)
     ap.add_argument("--seed", type=int, default=int(time.time()))
