@@ -139,7 +139,12 @@ pub(crate) async fn store(
     if !lost.is_empty() {
         let found = stored_hashes_of(tx, lost.iter().map(|&i| posts[i].content_hash.as_str())).await?;
         for i in lost {
-            copies_of.insert(i, found[posts[i].content_hash.as_str()]);
+            let Some(&id) = found.get(posts[i].content_hash.as_str()) else {
+                return Err(sqlx::Error::Protocol(format!(
+                    "post {i} of the batch was neither inserted nor found by its content hash"
+                )));
+            };
+            copies_of.insert(i, id);
         }
     }
     // Where each batch post's text lives now.
