@@ -18,6 +18,24 @@ const RSS: &str = r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><c
 <description>道路结冰，出行困难。</description></item>
 </channel></rss>"#;
 
+/// The sources of one configuration file, sharing one politeness.
+fn configured(toml: String, fetch: FetchDefaults) -> Vec<Arc<ConfiguredSource>> {
+    let cfg = config::parse(&[("t.toml".into(), toml)]).expect("test configuration parses");
+    let pol = Politeness::new(fetch).expect("politeness builds");
+    cfg.sources
+        .into_iter()
+        .map(|s| Arc::new(ConfiguredSource::new(s, pol.clone()).expect("source builds")))
+        .collect()
+}
+
+/// A migrated SQLite store in `dir`.
+async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<SqlStore> {
+    let store =
+        SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.expect("store opens");
+    store.migrate().await.expect("store migrates");
+    Arc::new(store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_stores_posts_with_their_cursor_and_the_next_finds_nothing_new() {
     let server = FixtureServer::start().await;
@@ -26,15 +44,9 @@ async fn a_round_stores_posts_with_their_cursor_and_the_next_finds_nothing_new()
         "[[source]]\nid = \"news\"\nname = \"新闻\"\ntype = \"feed\"\nurl = \"{}\"\nschedule = {{ every_secs = 600 }}\nfetch = {{ allow_private_addresses = true }}\n",
         server.url("/rss.xml")
     );
-    let cfg = config::parse(&[("t.toml".into(), toml)]).unwrap();
-    let pol = Politeness::new(FetchDefaults::default()).unwrap();
-    let sources: Vec<Arc<ConfiguredSource>> =
-        cfg.sources.into_iter().map(|s| Arc::new(ConfiguredSource::new(s, pol.clone()).unwrap())).collect();
-
+    let sources = configured(toml, FetchDefaults::default());
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap());
-    store.migrate().await.unwrap();
+    let store = sqlite_store(&dir).await;
     store
         .register_sources(&[("news".into(), "feed".into())], Utc::now() - Duration::seconds(1))
         .await
@@ -93,20 +105,15 @@ async fn run_does_not_wait_for_the_slowest_source_and_finishes_it_on_shutdown() 
         ));
         ids.push((format!("s{k}"), "feed".to_string()));
     }
-    let cfg = config::parse(&[("t.toml".into(), toml)]).unwrap();
     // One host for all: politeness must not be what serialises them here.
     let fetch = FetchDefaults {
         per_host_requests_per_sec: 1000.0,
         per_host_concurrency: 8,
         ..FetchDefaults::default()
     };
-    let pol = Politeness::new(fetch).unwrap();
-    let sources: Vec<Arc<ConfiguredSource>> =
-        cfg.sources.into_iter().map(|s| Arc::new(ConfiguredSource::new(s, pol.clone()).unwrap())).collect();
+    let sources = configured(toml, fetch);
     let dir = tempfile::tempdir().unwrap();
-    let store =
-        Arc::new(SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap());
-    store.migrate().await.unwrap();
+    let store = sqlite_store(&dir).await;
     // s0 is the longest overdue: it is claimed first.
     store.register_sources(&ids[..1], Utc::now() - Duration::seconds(10)).await.unwrap();
     store.register_sources(&ids[1..], Utc::now() - Duration::seconds(1)).await.unwrap();

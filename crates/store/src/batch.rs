@@ -70,7 +70,8 @@ pub(crate) async fn store(
     if posts.is_empty() {
         return Ok(report);
     }
-    let known = known_items(tx, posts).await?;
+    let known_owned = known_items(tx, posts).await?;
+    let known: HashSet<(&str, &str)> = known_owned.iter().map(|(s, i)| (s.as_str(), i.as_str())).collect();
     let stored_hashes = stored_hashes(tx, posts).await?;
     let since = ms(now) - NEAR_DUPLICATE_WINDOW_DAYS * 86_400_000;
 
@@ -81,7 +82,7 @@ pub(crate) async fn store(
     let mut needs_candidates = Vec::new();
     for (i, p) in posts.iter().enumerate() {
         let key = (p.item.source.as_str(), p.item.id.as_str());
-        if known.contains(&(key.0.to_owned(), key.1.to_owned())) || !seen_items.insert(key) {
+        if known.contains(&key) || !seen_items.insert(key) {
             fates.push(Fate::Known);
         } else if let Some(&id) = stored_hashes.get(p.content_hash.as_str()) {
             fates.push(Fate::CopyOfStored(id));
