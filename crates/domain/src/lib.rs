@@ -20,6 +20,8 @@ pub enum DomainError {
     UnitId(String),
     #[error("division code {0:?} must be 6, 9 or 12 ASCII digits")]
     DivisionCode(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Stable ASCII identifier of a unit (`housing`, `township-654025104`); rule files are named after it.
@@ -190,6 +192,122 @@ pub struct County {
     pub other_names: Vec<String>,
     #[serde(default)]
     pub landmarks: Vec<String>,
+}
+
+/// 舆情预警级别: the computed warning level of an event, which drives notification. It comes from
+/// heat, negativity, risk words and the topic's policy, never from the language of the posts.
+/// (The 突发事件等级 of an incident is a separate, human decision.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningLevel {
+    /// 蓝 一般
+    Blue,
+    /// 黄 较大
+    Yellow,
+    /// 橙 重大
+    Orange,
+    /// 红 特别重大
+    Red,
+}
+
+impl WarningLevel {
+    pub const ALL: [WarningLevel; 4] =
+        [WarningLevel::Blue, WarningLevel::Yellow, WarningLevel::Orange, WarningLevel::Red];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningLevel::Blue => "blue",
+            WarningLevel::Yellow => "yellow",
+            WarningLevel::Orange => "orange",
+            WarningLevel::Red => "red",
+        }
+    }
+
+    /// The colour as officials say it: 蓝 / 黄 / 橙 / 红.
+    pub fn label(self) -> &'static str {
+        match self {
+            WarningLevel::Blue => "蓝",
+            WarningLevel::Yellow => "黄",
+            WarningLevel::Orange => "橙",
+            WarningLevel::Red => "红",
+        }
+    }
+
+    /// Accepts `blue`…`red`, the colour characters and 一般/较大/重大/特别重大.
+    pub fn parse(s: &str) -> Result<WarningLevel, DomainError> {
+        Ok(match s.trim() {
+            "blue" | "蓝" | "蓝色" | "一般" => WarningLevel::Blue,
+            "yellow" | "黄" | "黄色" | "较大" => WarningLevel::Yellow,
+            "orange" | "橙" | "橙色" | "重大" => WarningLevel::Orange,
+            "red" | "红" | "红色" | "特别重大" => WarningLevel::Red,
+            other => {
+                return Err(DomainError::Invalid(format!(
+                    "unknown warning level {other:?} (blue, yellow, orange, red)"
+                )));
+            }
+        })
+    }
+}
+
+impl fmt::Display for WarningLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Why a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The first notification of an event to a receiver.
+    New,
+    /// New developments since the last notification (grouped).
+    Digest,
+    /// Still unacknowledged: sent again.
+    Repeat,
+    /// The event's warning level went up.
+    Upgrade,
+    /// Not acknowledged in time: sent to the next step of the escalation chain.
+    Escalation,
+    /// A case reminder or clock warning (cases).
+    Reminder,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::New => "new",
+            NoticeKind::Digest => "digest",
+            NoticeKind::Repeat => "repeat",
+            NoticeKind::Upgrade => "upgrade",
+            NoticeKind::Escalation => "escalation",
+            NoticeKind::Reminder => "reminder",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NoticeKind> {
+        Some(match s {
+            "new" => NoticeKind::New,
+            "digest" => NoticeKind::Digest,
+            "repeat" => NoticeKind::Repeat,
+            "upgrade" => NoticeKind::Upgrade,
+            "escalation" => NoticeKind::Escalation,
+            "reminder" => NoticeKind::Reminder,
+            _ => return None,
+        })
+    }
+
+    /// The words a reader sees (Chinese, as the officials read it).
+    pub fn label(self) -> &'static str {
+        match self {
+            NoticeKind::New => "新舆情",
+            NoticeKind::Digest => "舆情进展",
+            NoticeKind::Repeat => "未签收提醒",
+            NoticeKind::Upgrade => "预警升级",
+            NoticeKind::Escalation => "逾期未签收·升级报告",
+            NoticeKind::Reminder => "办理时限提醒",
+        }
+    }
 }
 
 #[cfg(test)]
