@@ -68,7 +68,10 @@ fn crates_depend_only_downwards() {
             assert!(dep != "tantivy" || folder == "search", "{folder} uses tantivy; only search may");
             assert!(
                 !matches!(folder.as_str(), "pipeline" | "web")
-                    || !matches!(dep.as_str(), "yuqing-sources" | "yuqing-store" | "yuqing-search" | "yuqing-notify"),
+                    || !matches!(
+                        dep.as_str(),
+                        "yuqing-sources" | "yuqing-store" | "yuqing-search" | "yuqing-notify"
+                    ),
                 "{folder} names an adapter ({dep}); it works through core's traits"
             );
             assert!(dep != "jieba-rs" || folder == "text", "{folder} uses jieba-rs; only text may");

@@ -7,6 +7,9 @@
 //!
 //! Generic over the store and the source type: this crate names no concrete adapter.
 
+pub mod alerting;
+pub mod deliver;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

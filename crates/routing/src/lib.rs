@@ -25,7 +25,7 @@ mod time;
 pub use config::{ConfigError, Matchers, RouteConfig, RoutingConfig, Timing, UnitInfo};
 pub use decide::{
     ActiveEvent, AlertState, Decision, EscalationStep, Incident, IncidentUnit, MuteReason, Muted, Router,
-    Silence, Target, UnitRole, next_notice,
+    Silence, StepTarget, Target, UnitRole, next_notice,
 };
 pub use directory::{Contact, Directory, Members, Official, OfficialRole, RobotGroup};
 pub use time::OfficeHours;

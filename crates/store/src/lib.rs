@@ -56,7 +56,7 @@ struct StatsKeeper {
     next: AtomicU64,
 }
 
-fn err(e: sqlx::Error) -> StoreError {
+pub(crate) fn err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             StoreError::Unavailable(e.to_string())
@@ -73,11 +73,11 @@ fn err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn ms(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
     Utc.timestamp_millis_opt(v).single().ok_or_else(|| StoreError::Corrupt(format!("timestamp {v}")))
 }
 
@@ -98,9 +98,9 @@ fn sqlite_setup(
 
 /// Attempts of a writing transaction that PostgreSQL aborted as a deadlock victim or a
 /// serialization failure (two writers bumping the same repost counters in opposite orders).
-const RETRIES: u32 = 3;
+pub(crate) const RETRIES: u32 = 3;
 
-fn retryable(e: &sqlx::Error) -> bool {
+pub(crate) fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
 }
 
@@ -818,3 +818,4 @@ mod tests {
         }
     }
 }
+mod events;

@@ -2,7 +2,12 @@
 //! misbehaviour (status sequences, delays, `Retry-After`, ETags, redirects, oversized bodies) and
 //! logs every request with its arrival time, so tests can check what a crawler really did.
 //!
+//! The [`smtp`] module is the same for mail: an SMTP collector on `127.0.0.1:0` that accepts and
+//! records messages, optionally answering a scripted failure for the first ones.
+//!
 //! Tests only: no test may touch the internet.
+
+pub mod smtp;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -65,10 +70,25 @@ enum Route {
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    /// `GET`, `POST`, ….
+    pub method: String,
     /// Path and query.
     pub path: String,
     pub at: Instant,
+    /// Header names lowercase; of a repeated header, one value.
     pub headers: HashMap<String, String>,
+    /// The request body (at most [`MAX_LOGGED_BODY`] bytes are read; a longer body is logged empty).
+    pub body: Bytes,
+}
+
+/// The largest request body the server reads and logs.
+pub const MAX_LOGGED_BODY: usize = 16 * 1024 * 1024;
+
+impl Logged {
+    /// The body as UTF-8 (lossy).
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 #[derive(Default)]
@@ -162,9 +182,12 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
+    let method = req.method().as_str().to_owned();
+    let at = Instant::now();
+    let body = axum::body::to_bytes(req.into_body(), MAX_LOGGED_BODY).await.unwrap_or_default();
     let reply = {
         let mut g = inner.lock().unwrap_or_else(|p| p.into_inner());
-        g.log.push(Logged { path: path.clone(), at: Instant::now(), headers: headers.clone() });
+        g.log.push(Logged { method, path: path.clone(), at, headers: headers.clone(), body });
         let bare = path.split('?').next().unwrap_or("/").to_owned();
         let key = if g.routes.contains_key(&path) {
             Some(path.clone())
