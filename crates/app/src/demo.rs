@@ -229,6 +229,7 @@ pub fn demo(res: &Resources, a: &DemoArgs) -> Result<ExitCode> {
                  served by this process on loopback; every page was written for the demo."
                     .to_owned(),
             ),
+            public_url: None,
             announce: true,
             listening: Some(listening.clone()),
         };

@@ -33,6 +33,9 @@ pub struct ImportArgs {
     /// Posts per transaction.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Store only: leave event building to the running service.
+    #[arg(long)]
+    no_events: bool,
 }
 
 type Row = yuqing_core::record::PostRecord;
@@ -124,6 +127,43 @@ fn read_batches(
     Ok((b.good, b.bad))
 }
 
+/// Places the new posts in events and routes them (the outbox keeps the notifications for the
+/// service to send), unless a running service holds the event builder's lease.
+async fn build_events(res: &Resources, store: &Arc<SqlStore>) -> Result<()> {
+    let (cfg, _) = crate::alerts::AlertingConfig::load(res)?;
+    let worker = crate::service::worker_name();
+    let alerting = yuqing_pipeline::alerting::Alerting::new(
+        store.clone(),
+        cfg.router.clone(),
+        cfg.directory.clone(),
+        cfg.policy.clone(),
+        cfg.settings(&worker, Default::default(), crate::settings::get().alerts.public_url.clone()),
+    );
+    let started = std::time::Instant::now();
+    let (mut posts, mut events, mut deliveries) = (0u64, 0u64, 0u64);
+    loop {
+        let s = alerting.step(Utc::now()).await?;
+        if !s.leader {
+            eprintln!("import: a running service builds the events of these posts");
+            return Ok(());
+        }
+        posts += u64::from(s.posts);
+        events += u64::from(s.new_events);
+        deliveries += u64::from(s.deliveries);
+        if s.posts == 0 {
+            break;
+        }
+    }
+    // Let a service take over at once.
+    use yuqing_core::events::EventStore;
+    store.take_lease("events", &worker, Utc::now() - chrono::Duration::hours(1), 1).await?;
+    eprintln!(
+        "import: {posts} posts placed in events ({events} new events, {deliveries} notifications queued) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
     let now = Utc::now();
     let analyzer = Arc::new(res.analyzer()?);
@@ -132,7 +172,7 @@ pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
     let started = std::time::Instant::now();
     let (report, good, bad) = rt.block_on(async {
-        let store = SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?;
+        let store = Arc::new(SqlStore::connect(&url).await.with_context(|| format!("cannot open {url}"))?);
         store.migrate().await?;
         // Reading and analysis on the CPU pool, storing on the runtime: a bounded channel between
         // them keeps memory flat.
@@ -144,6 +184,7 @@ pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
             database: None,
             data: a.data.clone(),
             batch: a.batch,
+            no_events: a.no_events,
         };
         let producer = tokio::task::spawn_blocking(move || {
             read_batches(&args, now, |chunk| {
@@ -165,8 +206,11 @@ pub fn import(res: &Resources, a: &ImportArgs) -> Result<ExitCode> {
         // The search index follows the store.
         let data = crate::settings::get().data_dir(a.data.as_deref());
         let index = crate::search_cmd::open_index(&data, analyzer.shared_segmenter())?;
-        let indexed = crate::search_cmd::catch_up(&store, &index).await?;
+        let indexed = crate::search_cmd::catch_up(store.as_ref(), &index).await?;
         eprintln!("import: {indexed} posts added to the search index");
+        if !a.no_events {
+            build_events(res, &store).await?;
+        }
         Ok::<_, anyhow::Error>((report, good, bad))
     })?;
     let secs = started.elapsed().as_secs_f64();

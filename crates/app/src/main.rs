@@ -4,6 +4,7 @@
 //! current directory or the copies embedded at build time), wires the analysis crates together
 //! and writes results. Logs go to stderr; results to stdout.
 
+mod alerts;
 mod analyze;
 mod collect;
 mod demo;
@@ -91,6 +92,23 @@ enum Command {
     /// Fetch the configured sources (`--config` is a sources file or folder, default
     /// ./config/sources) and print the new items as JSON lines, ready for `yuqing analyze`.
     Crawl(collect::CrawlArgs),
+    /// Events (related posts as one story) by heat: `--level`, `--department`.
+    Events(alerts::EventsArgs),
+    /// One event (`show ID`), or open one by hand (`open`: phone report, 上级交办, 领导批示).
+    #[command(subcommand)]
+    Event(alerts::EventCommand),
+    /// Alerts (one event at one receiver): notifications, acknowledgement, escalation, muting.
+    Alerts(alerts::AlertsArgs),
+    /// Acknowledge (签收) an event's alerts for an official's units.
+    Ack(alerts::AckArgs),
+    /// Silences: mute matching notifications for a while, with creator and reason.
+    #[command(subcommand)]
+    Silence(alerts::SilenceCommand),
+    /// The notification outbox: each message, its channel, attempts and outcome.
+    Deliveries(alerts::DeliveriesArgs),
+    /// Officials: Telegram link codes.
+    #[command(subcommand)]
+    Official(alerts::OfficialCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +195,13 @@ fn main() -> ExitCode {
         Command::Token(c) => run::token(&c),
         Command::CheckConfig => run::check_config(&res, config_dir.as_deref()),
         Command::Search(a) => search_cmd::search(&res, &a),
+        Command::Events(a) => alerts::events(&a),
+        Command::Event(c) => alerts::event(&res, &c),
+        Command::Alerts(a) => alerts::alerts(&a),
+        Command::Ack(a) => alerts::ack(&res, &a),
+        Command::Silence(c) => alerts::silence(&c),
+        Command::Deliveries(a) => alerts::deliveries(&a),
+        Command::Official(c) => alerts::official(&res, &c),
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Backup(_)

@@ -80,6 +80,7 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
         lease_secs: a.lease_secs.unwrap_or(s.collect.lease_secs),
         claim_limit: a.claim_limit.unwrap_or(s.collect.claim_limit).max(1),
         banner: None,
+        public_url: s.alerts.public_url.clone(),
         announce: false,
         listening: None,
     };

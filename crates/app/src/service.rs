@@ -15,6 +15,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 use yuqing_core::SourceError;
 use yuqing_core::store::Store;
+use yuqing_events::SourceTier;
+use yuqing_pipeline::alerting::Alerting;
+use yuqing_pipeline::deliver::{DeliverSettings, Deliverer};
 use yuqing_pipeline::{Pipeline, Reschedule, Settings as PipelineSettings};
 use yuqing_search::{SearchIndex, SearchQuery};
 use yuqing_sources::fetch::Politeness;
@@ -23,6 +26,7 @@ use yuqing_sources::{ConfiguredSource, config};
 use yuqing_store::SqlStore;
 use yuqing_web::{PostSearch, SearchHit};
 
+use crate::alerts::{AlertingConfig, AppNotifier};
 use crate::resources::Resources;
 
 /// What one service process does.
@@ -43,6 +47,8 @@ pub struct Service {
     pub banner: Option<String>,
     /// Print `Yuqing: http://ADDR/` on stdout as soon as the web server listens.
     pub announce: bool,
+    /// Base URL of the web app for links in notifications (default: the listen address).
+    pub public_url: Option<String>,
     /// Notified once the web server listens (and its address is printed).
     pub listening: Option<Arc<tokio::sync::Notify>>,
 }
@@ -163,6 +169,14 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         enabled.iter().map(|s| (s.common.id.clone(), s.kind.type_name().to_owned())).collect();
     store.register_sources(&ids, Utc::now()).await?;
     let schedules = enabled.iter().map(|s| (s.common.id.clone(), s.schedule.clone())).collect();
+    let tiers: HashMap<String, SourceTier> = enabled
+        .iter()
+        .filter_map(|s| {
+            let t = serde_json::to_value(s.common.tier).ok()?;
+            Some((s.common.id.clone(), SourceTier::parse(t.as_str()?)?))
+        })
+        .collect();
+    let (alert_cfg, channels) = AlertingConfig::load(res)?;
     let names: HashMap<String, String> =
         enabled.iter().map(|s| (s.common.id.clone(), s.common.name.clone())).collect();
     let politeness = Politeness::new(cfg.fetch.clone())?;
@@ -191,6 +205,7 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
     }
     let shutdown = CancellationToken::new();
     let metrics = metrics_handle();
+    let mut public_url = svc.public_url.clone();
     if let Some(addr) = svc.listen {
         let mut state = yuqing_web::AppState::new(store.clone(), analyzer.clone(), version.clone());
         state.search = Some(Arc::new(IndexSearch(index.clone())));
@@ -200,6 +215,7 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         let bound = listener.local_addr()?;
+        public_url.get_or_insert_with(|| format!("http://{bound}"));
         if svc.announce {
             // The first loopback URL the process prints: scripts wait for this line.
             let mut out = std::io::stdout().lock();
@@ -224,9 +240,40 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         });
     }
     let pipeline = Pipeline::new(store.clone(), sources, analyzer, rescheduler(schedules), settings);
+    let telegram = crate::alerts::telegram_channels(&channels).into_iter().next();
+    let inbox = match &telegram {
+        Some(name) => channels
+            .telegram_inbox(name, std::time::Duration::from_secs(25))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("channels.toml: {e}"))?,
+        None => None,
+    };
+    let alerting = Arc::new(Alerting::new(
+        store.clone(),
+        alert_cfg.router.clone(),
+        alert_cfg.directory.clone(),
+        alert_cfg.policy.clone(),
+        alert_cfg.settings(&svc.worker, tiers, public_url),
+    ));
+    let deliverer = Arc::new(Deliverer::new(
+        store.clone(),
+        Arc::new(AppNotifier { channels }),
+        DeliverSettings { worker: svc.worker.clone(), ..DeliverSettings::default() },
+    ));
     if svc.once {
         let r = pipeline.round(Utc::now()).await?;
         crate::search_cmd::catch_up(store.as_ref(), &index).await?;
+        // Events and notifications for what this round stored.
+        loop {
+            let s = alerting.step(Utc::now()).await?;
+            if !s.leader || s.posts == 0 {
+                break;
+            }
+        }
+        let d = deliverer.step(Utc::now()).await?;
+        if d.claimed > 0 {
+            eprintln!("run: {} notifications sent, {} to retry, {} failed", d.sent, d.retried, d.failed);
+        }
         eprintln!(
             "run: {} sources claimed, {} polled, {} failed; {} new posts, {} copies, {} near-duplicates, {} already stored",
             r.claimed,
@@ -280,6 +327,23 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
             let _ = crate::search_cmd::catch_up(store.as_ref(), &index).await;
         }
     };
+    let mut loops = Vec::new();
+    {
+        let (a, stop) = (alerting.clone(), shutdown.clone());
+        loops.push(tokio::spawn(async move { a.run(stop).await }));
+        let (d, stop) = (deliverer.clone(), shutdown.clone());
+        loops.push(tokio::spawn(async move { d.run(stop).await }));
+        if let Some(inbox) = inbox {
+            let cfg = Arc::new(alert_cfg);
+            loops.push(tokio::spawn(crate::alerts::telegram_loop(
+                store.clone(),
+                cfg,
+                inbox,
+                svc.worker.clone(),
+                shutdown.clone(),
+            )));
+        }
+    }
     let collecting = async {
         let r = pipeline.run(shutdown.clone()).await;
         // Whatever ended collection ends indexing too (after its last pass).
@@ -287,6 +351,9 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         r
     };
     let (collected, ()) = tokio::join!(collecting, indexing);
+    for l in loops {
+        let _ = l.await;
+    }
     collected?;
     Ok(())
 }

@@ -21,6 +21,15 @@ pub struct Settings {
     pub paths: Paths,
     pub web: Web,
     pub collect: Collect,
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Alerts {
+    /// The web app's address as officials reach it, for links in notifications
+    /// (default: `http://` and the listen address).
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

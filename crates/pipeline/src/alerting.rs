@@ -132,7 +132,10 @@ pub fn signal(input: &EventInput, tiers: &HashMap<String, SourceTier>) -> PostSi
     }
     let mut townships: Vec<String> = Vec::new();
     for p in strs(&a["places"]) {
-        let t = if p["kind"] == "township" { p["name"].as_str() } else { p["township"].as_str() };
+        // the township a place lies in (for a township, itself, by its canonical name)
+        let t = p["township"]
+            .as_str()
+            .or_else(|| if p["kind"] == "township" { p["name"].as_str() } else { None });
         if let Some(t) = t
             && !townships.iter().any(|x| x == t)
         {
@@ -601,7 +604,7 @@ impl<S: EventStore> Alerting<S> {
         batch: &mut EventBatch,
     ) {
         let cfg = &self.router.config;
-        let members = match &escalate_to {
+        let mut members = match &escalate_to {
             None => self.directory.members(cfg, &a.receiver),
             Some(yuqing_routing::StepTarget::Head) => {
                 self.directory.heads(cfg, a.department.as_deref().unwrap_or(&a.receiver))
@@ -609,6 +612,13 @@ impl<S: EventStore> Alerting<S> {
             Some(yuqing_routing::StepTarget::Receiver(r)) => self.directory.members(cfg, r),
         };
         let mut lines = vec![format!("热度 {:.0} · {} 条 · {} 个来源", e.heat, e.posts, e.sources)];
+        // Nobody to reach at this receiver: the press desk hears it instead (nothing unowned).
+        let reachable =
+            members.officials.iter().any(|o| !o.contacts.is_empty()) || !members.groups.is_empty();
+        if !reachable && a.receiver != cfg.press_desk {
+            members = self.directory.members(cfg, &cfg.press_desk);
+            lines.push(format!("“{}”未配置接收人，由舆情值班台代收并转交", a.receiver));
+        }
         match kind {
             NoticeKind::Upgrade => lines.insert(
                 0,
@@ -643,6 +653,17 @@ impl<S: EventStore> Alerting<S> {
         let level = e.level.unwrap_or(a.level);
         let department = a.department.clone().unwrap_or_else(|| a.receiver.clone());
         let mut push = |whom: &str, official: Option<&str>, channel: &str, to: Option<&str>, night: bool| {
+            // One message per person and channel per event and kind in a pass, even when several
+            // of the event's receivers fall back to the same desk.
+            if batch.deliveries.iter().any(|d| {
+                d.event_id == e.id
+                    && d.kind == kind
+                    && d.official.as_deref() == official
+                    && d.channel == channel
+                    && d.to.as_deref() == to
+            }) {
+                return;
+            }
             let key = idempotency_key(e.id, &a.receiver, kind, a.notices, whom, channel);
             let msg = OutboundMessage {
                 idempotency_key: key.clone(),
