@@ -6,11 +6,11 @@ CREATE TABLE events (
     id           BIGSERIAL PRIMARY KEY,
     title        TEXT NOT NULL,
     title_post   BIGINT,
-    title_score  REAL NOT NULL DEFAULT 0,
+    title_score  DOUBLE PRECISION NOT NULL DEFAULT 0,
     first_at     BIGINT NOT NULL,
     last_at      BIGINT NOT NULL,
     posts        BIGINT NOT NULL DEFAULT 0,
-    heat         REAL NOT NULL DEFAULT 0,
+    heat         DOUBLE PRECISION NOT NULL DEFAULT 0,
     level        TEXT,
     rumour       BIGINT NOT NULL DEFAULT 0,
     local        BIGINT NOT NULL DEFAULT 0,
@@ -32,7 +32,7 @@ CREATE TABLE event_posts (
     post_id    BIGINT PRIMARY KEY REFERENCES posts (id),
     event_id   BIGINT NOT NULL REFERENCES events (id),
     via        TEXT NOT NULL,
-    score      REAL NOT NULL,
+    score      DOUBLE PRECISION NOT NULL,
     joined_at  BIGINT NOT NULL
 );
 CREATE INDEX event_posts_event ON event_posts (event_id, post_id);
@@ -44,7 +44,7 @@ CREATE TABLE event_levels (
     at          BIGINT NOT NULL,
     from_level  TEXT,
     to_level    TEXT,
-    heat        REAL NOT NULL,
+    heat        DOUBLE PRECISION NOT NULL,
     reason      TEXT NOT NULL
 );
 CREATE INDEX event_levels_event ON event_levels (event_id, id);
