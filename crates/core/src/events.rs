@@ -316,6 +316,12 @@ pub trait EventStore: Send + Sync {
         since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<EventRow>, StoreError>> + Send;
 
+    /// Open manual events that have no alert yet (the event builder routes them).
+    fn unrouted_manual_events(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<EventRow>, StoreError>> + Send;
+
     fn list_events(
         &self,
         filter: &EventFilter,

@@ -434,6 +434,10 @@ impl<S: EventStore> Alerting<S> {
             changed.push(EventView::of_snapshot(&s, level, h));
         }
         report.changed_events = changed.len() as u32;
+        // Events a press officer opened by hand are routed like the others.
+        for m in self.store.unrouted_manual_events(100).await? {
+            changed.push(EventView::of_row(&m));
+        }
 
         // Routing of the changed events that have a level.
         let leveled: Vec<&EventView> = changed.iter().filter(|e| e.level.is_some()).collect();

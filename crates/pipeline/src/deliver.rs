@@ -108,12 +108,15 @@ where
         for d in claimed {
             let (store, notifier, settings) =
                 (self.store.clone(), self.notifier.clone(), self.settings.clone());
+            let started = std::time::Instant::now();
             tasks.spawn(async move {
                 let result = send_one(store.as_ref(), notifier.as_ref(), &d).await;
-                let out = outcome(result, &d, &settings, Utc::now());
+                // The step's clock plus the time the send took (tests drive `now`).
+                let done = now + Duration::from_std(started.elapsed()).unwrap_or_default();
+                let out = outcome(result, &d, &settings, done);
                 match &out {
                     DeliveryOutcome::Sent { .. } => {
-                        let latency = (Utc::now() - d.not_before.max(d.created_at)).num_milliseconds().max(0);
+                        let latency = (done - d.not_before.max(d.created_at)).num_milliseconds().max(0);
                         metrics::histogram!("yuqing_delivery_latency_seconds").record(latency as f64 / 1000.0);
                         metrics::counter!("yuqing_deliveries_total", "outcome" => "sent").increment(1);
                     }
@@ -126,7 +129,7 @@ where
                         metrics::counter!("yuqing_deliveries_total", "outcome" => "failed").increment(1);
                     }
                 }
-                let recorded = store.finish_delivery(&settings.worker, d.id, &out, Utc::now()).await;
+                let recorded = store.finish_delivery(&settings.worker, d.id, &out, done).await;
                 (out, recorded)
             });
         }

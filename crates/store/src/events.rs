@@ -370,6 +370,19 @@ impl EventStore for SqlStore {
         q.fetch_all(&self.pool).await.map_err(err)?.iter().map(event_row).collect()
     }
 
+    async fn unrouted_manual_events(&self, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events e WHERE manual IS NOT NULL AND status = 'open' AND level IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.event_id = e.id) ORDER BY id LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(event_row).collect()
+    }
+
     async fn list_events(&self, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
         let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1");
         let mut n = 0;

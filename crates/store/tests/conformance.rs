@@ -12,12 +12,12 @@ use std::pin::Pin;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::Row;
 use yuqing_core::events::{
-    AlertRow, DeliveryOutcome, EventBatch, EventFilter, EventRow, EventStore, LevelChange, ManualInfo, NewDelivery,
-    SilenceMatch, SilenceRow,
+    AlertRow, DeliveryOutcome, EventBatch, EventFilter, EventRow, EventStore, LevelChange, ManualInfo,
+    NewDelivery, SilenceMatch, SilenceRow,
 };
 use yuqing_core::store::{NewPost, PollCommit, Store, StoreError};
-use yuqing_domain::{NoticeKind, WarningLevel};
 use yuqing_core::{Cursor, Engagement, Item};
+use yuqing_domain::{NoticeKind, WarningLevel};
 use yuqing_store::{Backend, SqlStore};
 
 type Case = fn(SqlStore, String) -> Pin<Box<dyn Future<Output = ()>>>;
@@ -413,7 +413,6 @@ fn a_follower_sees_every_commit(s: SqlStore, _: String) -> Pin<Box<dyn Future<Ou
     })
 }
 
-
 fn event_row(id: i64, title: &str, level: Option<WarningLevel>) -> EventRow {
     EventRow {
         id,
@@ -488,8 +487,22 @@ fn events_alerts_and_the_outbox(s: SqlStore, _: String) -> Pin<Box<dyn Future<Ou
         // reserved ids are never handed out again, also not to a manual event
         let ids = s.reserve_event_ids(3).await.unwrap();
         assert_eq!(ids.len(), 3);
-        let manual = ManualInfo { kind: "phone".into(), source: "12345".into(), text: "电话反映".into(), opened_by: "press-duty".into() };
-        let m = s.open_manual_event("电话反映停暖", &manual, &["住房和城乡建设局".into()], Some(WarningLevel::Yellow), t0()).await.unwrap();
+        let manual = ManualInfo {
+            kind: "phone".into(),
+            source: "12345".into(),
+            text: "电话反映".into(),
+            opened_by: "press-duty".into(),
+        };
+        let m = s
+            .open_manual_event(
+                "电话反映停暖",
+                &manual,
+                &["住房和城乡建设局".into()],
+                Some(WarningLevel::Yellow),
+                t0(),
+            )
+            .await
+            .unwrap();
         assert!(!ids.contains(&m));
         let more = s.reserve_event_ids(2).await.unwrap();
         assert!(more.iter().all(|i| !ids.contains(i) && *i != m));
@@ -499,7 +512,14 @@ fn events_alerts_and_the_outbox(s: SqlStore, _: String) -> Pin<Box<dyn Future<Ou
             events: vec![event_row(ids[0], "供暖不热", Some(WarningLevel::Blue))],
             alerts: vec![alert_row(ids[0], "住房和城乡建设局")],
             deliveries: vec![delivery(ids[0], "住房和城乡建设局", "k-1")],
-            level_changes: vec![LevelChange { event_id: ids[0], at: t0(), from: None, to: Some(WarningLevel::Blue), heat: 30.0, reason: "r".into() }],
+            level_changes: vec![LevelChange {
+                event_id: ids[0],
+                at: t0(),
+                from: None,
+                to: Some(WarningLevel::Blue),
+                heat: 30.0,
+                reason: "r".into(),
+            }],
             activity: vec![("dept:住房和城乡建设局".into(), 493_000, 3)],
             ..EventBatch::default()
         };
@@ -509,14 +529,30 @@ fn events_alerts_and_the_outbox(s: SqlStore, _: String) -> Pin<Box<dyn Future<Ou
         s.apply_events("w1", &batch, t0() + Duration::seconds(31)).await.unwrap();
         assert_eq!(s.events_checkpoint().await.unwrap(), 7);
         let e = s.event(ids[0]).await.unwrap().unwrap();
-        assert_eq!((e.title.as_str(), e.level, e.townships.clone()), ("供暖不热", Some(WarningLevel::Blue), vec!["新源镇".to_string()]));
+        assert_eq!(
+            (e.title.as_str(), e.level, e.townships.clone()),
+            ("供暖不热", Some(WarningLevel::Blue), vec!["新源镇".to_string()])
+        );
         assert_eq!(s.level_changes(ids[0]).await.unwrap().len(), 1);
-        assert_eq!(s.activity_since(0).await.unwrap(), vec![("dept:住房和城乡建设局".to_string(), 493_000, 3)]);
+        assert_eq!(
+            s.activity_since(0).await.unwrap(),
+            vec![("dept:住房和城乡建设局".to_string(), 493_000, 3)]
+        );
         let manual_row = s.event(m).await.unwrap().unwrap();
         assert_eq!(manual_row.manual.as_ref().map(|x| x.source.as_str()), Some("12345"));
         assert_eq!(manual_row.level, Some(WarningLevel::Yellow));
         // an acknowledgement made while a batch is built survives the batch's upsert
-        assert_eq!(s.ack_alerts(ids[0], &["住房和城乡建设局".into()], "housing-officer", t0() + Duration::minutes(1)).await.unwrap(), 1);
+        assert_eq!(
+            s.ack_alerts(
+                ids[0],
+                &["住房和城乡建设局".into()],
+                "housing-officer",
+                t0() + Duration::minutes(1)
+            )
+            .await
+            .unwrap(),
+            1
+        );
         batch.deliveries.clear();
         batch.checkpoint = Some(9);
         batch.alerts[0].notices = 2;
@@ -525,16 +561,27 @@ fn events_alerts_and_the_outbox(s: SqlStore, _: String) -> Pin<Box<dyn Future<Ou
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].notices, a[0].acked_by.as_deref()), (2, Some("housing-officer")));
         // the same delivery twice (same key) is queued once
-        batch.deliveries = vec![delivery(ids[0], "住房和城乡建设局", "k-1"), delivery(ids[0], "住房和城乡建设局", "k-2")];
+        batch.deliveries =
+            vec![delivery(ids[0], "住房和城乡建设局", "k-1"), delivery(ids[0], "住房和城乡建设局", "k-2")];
         s.apply_events("w1", &batch, t0() + Duration::seconds(45)).await.unwrap();
         assert_eq!(s.list_deliveries(false, 10).await.unwrap().len(), 2);
         // due alerts, leveled events, lists
         assert_eq!(s.due_alerts(t0() + Duration::hours(5), 10).await.unwrap().len(), 1);
         assert!(s.due_alerts(t0() + Duration::hours(1), 10).await.unwrap().is_empty());
         assert_eq!(s.leveled_events(WarningLevel::Yellow, t0() - Duration::hours(1)).await.unwrap().len(), 1);
-        let yellow = s.list_events(&EventFilter { min_level: Some(WarningLevel::Yellow), department: None, limit: 10 }).await.unwrap();
+        let yellow = s
+            .list_events(&EventFilter { min_level: Some(WarningLevel::Yellow), department: None, limit: 10 })
+            .await
+            .unwrap();
         assert_eq!(yellow.iter().map(|e| e.id).collect::<Vec<_>>(), vec![m]);
-        let housing = s.list_events(&EventFilter { min_level: None, department: Some("住房和城乡建设局".into()), limit: 10 }).await.unwrap();
+        let housing = s
+            .list_events(&EventFilter {
+                min_level: None,
+                department: Some("住房和城乡建设局".into()),
+                limit: 10,
+            })
+            .await
+            .unwrap();
         assert_eq!(housing.len(), 2);
         // open events for restoring the clusterer: manual events are not clustered into
         let open = s.open_events(t0() - Duration::days(1), 8).await.unwrap();
@@ -561,9 +608,26 @@ fn deliveries_are_claimed_once_and_recorded(s: SqlStore, _: String) -> Pin<Box<d
         assert!(s.claim_deliveries("c", now, 60, 3).await.unwrap().is_empty());
         assert_eq!(a[0].attempts, 1);
         // outcomes
-        assert!(s.finish_delivery("a", a[0].id, &DeliveryOutcome::Sent { remote_id: Some("m1".into()) }, now).await.unwrap());
-        assert!(s.finish_delivery("a", a[1].id, &DeliveryOutcome::Retry { error: "HTTP 500".into(), at: now + Duration::seconds(30) }, now).await.unwrap());
-        assert!(s.finish_delivery("a", a[2].id, &DeliveryOutcome::Failed { error: "errcode 93000".into() }, now).await.unwrap());
+        assert!(
+            s.finish_delivery("a", a[0].id, &DeliveryOutcome::Sent { remote_id: Some("m1".into()) }, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.finish_delivery(
+                "a",
+                a[1].id,
+                &DeliveryOutcome::Retry { error: "HTTP 500".into(), at: now + Duration::seconds(30) },
+                now
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            s.finish_delivery("a", a[2].id, &DeliveryOutcome::Failed { error: "errcode 93000".into() }, now)
+                .await
+                .unwrap()
+        );
         // the retry comes back when due, with its attempt counted
         assert!(s.claim_deliveries("c", now + Duration::seconds(10), 60, 10).await.unwrap().is_empty());
         let again = s.claim_deliveries("c", now + Duration::seconds(31), 60, 10).await.unwrap();
@@ -572,17 +636,34 @@ fn deliveries_are_claimed_once_and_recorded(s: SqlStore, _: String) -> Pin<Box<d
         let expired = now + Duration::seconds(100);
         let c = s.claim_deliveries("c2", expired, 60, 10).await.unwrap();
         assert_eq!(c.len(), 3, "b's two and c's one: their leases ran out");
-        assert!(!s.finish_delivery("b", b[0].id, &DeliveryOutcome::Sent { remote_id: None }, expired).await.unwrap());
+        assert!(
+            !s.finish_delivery("b", b[0].id, &DeliveryOutcome::Sent { remote_id: None }, expired)
+                .await
+                .unwrap()
+        );
         // … but not a retry or failure of a delivery someone else now holds
-        assert!(!s.finish_delivery("b", b[1].id, &DeliveryOutcome::Failed { error: "x".into() }, expired).await.unwrap());
+        assert!(
+            !s.finish_delivery("b", b[1].id, &DeliveryOutcome::Failed { error: "x".into() }, expired)
+                .await
+                .unwrap()
+        );
         let all = s.list_deliveries(false, 10).await.unwrap();
         let by_id = |i: i64| all.iter().find(|d| d.id == i).unwrap().clone();
         assert!(by_id(a[0].id).sent_at.is_some());
         assert!(by_id(b[0].id).sent_at.is_some());
         assert!(by_id(b[1].id).failed_at.is_none());
-        assert_eq!(s.list_deliveries(true, 10).await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), vec![a[2].id]);
+        assert_eq!(
+            s.list_deliveries(true, 10).await.unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![a[2].id]
+        );
         // a sent delivery is never claimed again
-        assert!(s.claim_deliveries("z", expired + Duration::hours(1), 60, 10).await.unwrap().iter().all(|d| d.id != a[0].id && d.id != b[0].id));
+        assert!(
+            s.claim_deliveries("z", expired + Duration::hours(1), 60, 10)
+                .await
+                .unwrap()
+                .iter()
+                .all(|d| d.id != a[0].id && d.id != b[0].id)
+        );
     })
 }
 
@@ -609,7 +690,10 @@ fn silences_and_telegram_links(s: SqlStore, _: String) -> Pin<Box<dyn Future<Out
         s.add_link_code("abc123", "housing-officer", t0() + Duration::hours(1)).await.unwrap();
         s.add_link_code("old", "press-duty", t0()).await.unwrap();
         assert_eq!(s.use_link_code("old", "42", t0() + Duration::minutes(1)).await.unwrap(), None);
-        assert_eq!(s.use_link_code("abc123", "42", t0() + Duration::minutes(1)).await.unwrap().as_deref(), Some("housing-officer"));
+        assert_eq!(
+            s.use_link_code("abc123", "42", t0() + Duration::minutes(1)).await.unwrap().as_deref(),
+            Some("housing-officer")
+        );
         assert_eq!(s.use_link_code("abc123", "43", t0() + Duration::minutes(2)).await.unwrap(), None);
         assert_eq!(s.official_of_chat("42").await.unwrap().as_deref(), Some("housing-officer"));
         assert_eq!(s.official_of_chat("43").await.unwrap(), None);

@@ -1,0 +1,427 @@
+//! Events, routing, grouping, escalation and delivery end to end on SQLite, with the shipped
+//! county configuration and analyzer, simulated time (every step takes `now`) and a local webhook
+//! collector.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use yuqing_core::Item;
+use yuqing_core::events::{EventFilter, EventStore, ManualInfo};
+use yuqing_core::store::Store;
+use yuqing_domain::{NoticeKind, UnitKind, WarningLevel};
+use yuqing_events::LevelPolicy;
+use yuqing_notify::Channels;
+use yuqing_pipeline::alerting::{AlertSettings, Alerting, UnitFacts};
+use yuqing_pipeline::deliver::{DeliverSettings, Deliverer};
+use yuqing_routing::{Directory, Router, RoutingConfig, UnitInfo};
+use yuqing_store::SqlStore;
+use yuqing_testkit::{FixtureServer, Reply, read_tree, shipped_analyzer};
+
+fn analyzer() -> &'static yuqing_analysis::Analyzer {
+    static A: OnceLock<yuqing_analysis::Analyzer> = OnceLock::new();
+    A.get_or_init(shipped_analyzer)
+}
+
+fn config_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+const OFFICIALS: &str = r#"
+[[official]]
+id = "press-duty"
+name = "值班员"
+unit = "宣传部"
+role = "press"
+night = true
+contacts = [{ channel = "hook", to = "press-duty" }]
+[[official]]
+id = "water-officer"
+name = "水利局联络员"
+unit = "水利局"
+role = "officer"
+contacts = [{ channel = "hook", to = "water-officer" }]
+[[official]]
+id = "water-head"
+name = "水利局局长"
+unit = "水利局"
+role = "head"
+contacts = [{ channel = "hook", to = "water-head" }]
+[[official]]
+id = "housing-officer"
+name = "住建局联络员"
+unit = "住房和城乡建设局"
+role = "officer"
+contacts = [{ channel = "hook", to = "housing-officer" }]
+[[official]]
+id = "housing-head"
+name = "住建局局长"
+unit = "住房和城乡建设局"
+role = "head"
+contacts = [{ channel = "hook", to = "housing-head" }]
+[[official]]
+id = "leader"
+name = "副县长"
+unit = "县人民政府办公室"
+role = "leader"
+night = true
+contacts = [{ channel = "hook", to = "leader" }]
+"#;
+
+struct Setup {
+    store: Arc<SqlStore>,
+    router: Router,
+    directory: Directory,
+    units: HashMap<String, UnitFacts>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    let files = read_tree(&config_dir(), "toml").unwrap();
+    let county = yuqing_analysis::config::load(files.iter().map(|(p, t)| (p.as_str(), t.as_str()))).unwrap();
+    let infos: Vec<UnitInfo> = county
+        .units
+        .iter()
+        .map(|u| UnitInfo {
+            name: u.name.clone(),
+            full_name: u.full_name.clone(),
+            jurisdiction: u.jurisdiction,
+        })
+        .collect();
+    let routing = files.iter().find(|(p, _)| p == "routing.toml").unwrap();
+    let router = Router::new(RoutingConfig::parse("routing.toml", &routing.1, &infos).unwrap());
+    let channels = ["hook".to_string()].into_iter().collect();
+    let directory = Directory::parse("officials.toml", OFFICIALS, &infos, &channels).unwrap();
+    let units = county
+        .units
+        .iter()
+        .map(|u| {
+            (
+                u.name.clone(),
+                UnitFacts { jurisdiction: u.jurisdiction, township: u.kind == UnitKind::Township },
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap();
+    store.migrate().await.unwrap();
+    Setup { store: Arc::new(store), router, directory, units, _dir: dir }
+}
+
+impl Setup {
+    fn alerting(&self, worker: &str) -> Alerting<SqlStore> {
+        Alerting::new(
+            self.store.clone(),
+            self.router.clone(),
+            self.directory.clone(),
+            LevelPolicy::default(),
+            AlertSettings {
+                worker: worker.into(),
+                lease_secs: 60,
+                batch: 512,
+                tiers: HashMap::new(),
+                units: self.units.clone(),
+                public_url: Some("https://yuqing.example".into()),
+                idle: std::time::Duration::from_millis(50),
+            },
+        )
+    }
+
+    async fn ingest(&self, items: Vec<Item>, now: DateTime<Utc>) {
+        let posts = yuqing_pipeline::prepare(analyzer(), "test", items);
+        self.store.ingest(&posts, now).await.unwrap();
+    }
+
+    /// `(official, kind)` → count of queued messages.
+    async fn queued(&self) -> BTreeMap<(String, String), usize> {
+        let mut out = BTreeMap::new();
+        for d in self.store.list_deliveries(false, 100_000).await.unwrap() {
+            *out.entry((d.official.unwrap_or_default(), d.kind.as_str().to_owned())).or_default() += 1;
+        }
+        out
+    }
+}
+
+/// Wednesday 2026-11-25 10:30 Beijing time: office hours.
+fn t0() -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 25, 10, 30, 0).unwrap().with_timezone(&Utc)
+}
+
+fn item(id: &str, source: &str, title: &str, body: &str, at: DateTime<Utc>) -> Item {
+    Item {
+        id: id.into(),
+        title: title.into(),
+        body: body.into(),
+        url: Some(format!("https://{source}.example/{id}")),
+        source: source.into(),
+        published_at: Some(at),
+        fetched_at: at,
+        author: None,
+        author_verified_type: None,
+        engagement: Default::default(),
+        raw_sha256: String::new(),
+        encoding: None,
+        policy_document: false,
+        source_type: "json_api".into(),
+        raw: None,
+    }
+}
+
+const STORY: &str = "那拉提镇喀拉苏村停水已经三天了，村里自来水管道冻裂，打供水站电话一直没人接，\
+    老人孩子只能去河边挑水，希望水利局和镇政府尽快派人抢修恢复供水。";
+
+fn traditional(s: &str) -> String {
+    s.replace('镇', "鎮")
+        .replace('经', "經")
+        .replace('里', "裏")
+        .replace('来', "來")
+        .replace('冻', "凍")
+        .replace('电', "電")
+        .replace('话', "話")
+        .replace('没', "沒")
+        .replace('边', "邊")
+        .replace('县', "縣")
+        .replace('复', "復")
+        .replace('应', "應")
+}
+
+/// A repost as people write them: forwarding chains, truncation, hashtags, traditional script.
+fn variant(i: usize) -> (String, String) {
+    let names = ["阿依古丽", "牧民老王", "新源人", "草原上的风", "小李", "巴合提"];
+    let body = match i % 6 {
+        0 => STORY.to_owned(),
+        1 => format!("//@{}: 转发 //@{}: {}", names[i % names.len()], names[(i + 1) % names.len()], STORY),
+        2 => format!("{}…全文", STORY.chars().take(48 + i % 10).collect::<String>()),
+        3 => format!("#新源身边事# #那拉提# {} 大家帮忙扩散！", STORY),
+        4 => traditional(STORY),
+        _ => format!("求助：{} （第{}次反映）", STORY, i / 6 + 1),
+    };
+    (format!("喀拉苏村停水求助 {}", ["", "转发", "扩散", "急"][i % 4]), body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varied_reposts_form_one_event_that_exact_duplicates_alone_would_not() {
+    let s = setup().await;
+    let mut items = Vec::new();
+    for i in 0..12 {
+        let (title, body) = variant(i);
+        // different sources, spread over two days
+        items.push(item(
+            &format!("r{i}"),
+            ["weibo", "forum", "news"][i % 3],
+            &title,
+            &body,
+            t0() + Duration::hours(i as i64 * 4),
+        ));
+    }
+    items.push(item(
+        "other",
+        "forum",
+        "县城小区暖气不热",
+        "新源镇天山街某小区暖气片冰凉，物业推诿，住建局能否督促供热公司？",
+        t0(),
+    ));
+    s.ingest(items, t0() + Duration::days(2)).await;
+    // the store keeps them as separate posts: their texts differ
+    let stored = s.store.count_posts().await.unwrap();
+    assert!(stored >= 10, "only {stored} posts stored: the variants were not different enough");
+    let a = s.alerting("w1");
+    let r = a.step(t0() + Duration::days(2)).await.unwrap();
+    assert_eq!(r.posts as u64, stored);
+    let events = s.store.list_events(&EventFilter { limit: 100, ..EventFilter::default() }).await.unwrap();
+    assert_eq!(events.len(), 2, "{:#?}", events.iter().map(|e| (&e.title, e.posts)).collect::<Vec<_>>());
+    let story = events.iter().find(|e| e.title.contains("停水")).unwrap();
+    assert_eq!(story.posts as u64, stored - 1);
+    assert!(story.townships.iter().any(|t| t == "那拉提镇"), "{:?}", story.townships);
+    assert!(story.departments.iter().any(|d| d == "水利局"), "{:?}", story.departments);
+    // how they joined: not only as store-level near-duplicates
+    let posts = s.store.event_posts(story.id, 100).await.unwrap();
+    let vias: std::collections::BTreeSet<&str> = posts.iter().map(|p| p.via.as_str()).collect();
+    assert!(vias.contains("new") && vias.len() >= 2, "{vias:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_500_reposts_is_one_event_with_one_notification_per_receiver_and_digests() {
+    let s = setup().await;
+    let a = s.alerting("w1");
+    // 500 reposts over two hours, arriving in 20 crawls
+    for chunk in 0..20 {
+        let at = t0() + Duration::minutes(chunk * 6);
+        let items = (0..25)
+            .map(|j| {
+                let i = (chunk * 25 + j) as usize;
+                let (title, body) = variant(i);
+                item(
+                    &format!("b{i}"),
+                    ["weibo", "forum", "news", "wechat"][i % 4],
+                    &title,
+                    &format!("{body}{}", "！".repeat(i % 7)),
+                    at,
+                )
+            })
+            .collect();
+        s.ingest(items, at).await;
+        a.step(at + Duration::seconds(1)).await.unwrap();
+    }
+    let events = s.store.list_events(&EventFilter { limit: 10, ..EventFilter::default() }).await.unwrap();
+    assert_eq!(events.len(), 1, "{:?}", events.iter().map(|e| (&e.title, e.posts)).collect::<Vec<_>>());
+    let e = &events[0];
+    assert!(e.level.is_some());
+    let q = s.queued().await;
+    let news: Vec<&(String, String)> = q.keys().filter(|(_, k)| k == "new").collect();
+    // one first notification per receiver's official, never one per repost
+    for ((official, kind), n) in &q {
+        if kind == "new" {
+            assert_eq!(*n, 1, "{official} got {n} first notifications");
+        }
+    }
+    assert!(news.iter().any(|(o, _)| o == "water-officer"), "{q:?}");
+    let digests: usize =
+        q.iter().filter(|((o, k), _)| o == "water-officer" && k == "digest").map(|(_, n)| *n).sum();
+    assert!((1..=4).contains(&digests), "digests every 30 minutes over two hours: {digests}");
+    let total: usize = q.values().sum();
+    assert!(total < 60, "{total} messages for 500 reposts: {q:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_manual_event_escalates_until_acknowledged_across_a_restart() {
+    let s = setup().await;
+    let manual = ManualInfo {
+        kind: "instruction".into(),
+        source: "县委书记批示".into(),
+        text: "县城供热管网爆管，多个小区停暖，请住建局立即处置".into(),
+        opened_by: "press-duty".into(),
+    };
+    let id = s
+        .store
+        .open_manual_event(
+            "县城供热管网爆管停暖",
+            &manual,
+            &["住房和城乡建设局".into()],
+            Some(WarningLevel::Red),
+            t0(),
+        )
+        .await
+        .unwrap();
+    let a = s.alerting("w1");
+    a.step(t0()).await.unwrap();
+    let q = s.queued().await;
+    for who in ["housing-officer", "press-duty", "leader"] {
+        assert_eq!(q.get(&(who.into(), "new".into())), Some(&1), "{who}: {q:?}");
+    }
+    assert!(!q.keys().any(|(o, _)| o == "housing-head"), "{q:?}");
+    // group wait/repeat: nothing new 10 minutes later
+    a.step(t0() + Duration::minutes(10)).await.unwrap();
+    assert_eq!(s.queued().await, q);
+    // 15 minutes unacknowledged: the head of the unit
+    a.step(t0() + Duration::minutes(16)).await.unwrap();
+    assert_eq!(s.queued().await.get(&("housing-head".into(), "escalation".into())), Some(&1));
+    // a restart: a new process takes over when the lease runs out and goes on from the database
+    drop(a);
+    let b = s.alerting("w2");
+    let r = b.step(t0() + Duration::minutes(16) + Duration::seconds(30)).await.unwrap();
+    assert!(!r.leader, "the first process's lease still runs");
+    b.step(t0() + Duration::minutes(32)).await.unwrap();
+    let q = s.queued().await;
+    assert!(q.contains_key(&("leader".into(), "escalation".into())), "30 minutes: county leadership: {q:?}");
+    // acknowledged: no repeats, no further escalation
+    assert!(s.store.ack_alerts(id, &[], "housing-officer", t0() + Duration::minutes(40)).await.unwrap() > 0);
+    let before = s.queued().await;
+    b.step(t0() + Duration::hours(6)).await.unwrap();
+    assert_eq!(s.queued().await, before);
+    // without the acknowledgement a repeat would have gone out after 4 hours: check on a twin
+    let twin = s
+        .store
+        .open_manual_event(
+            "另一起爆管",
+            &manual,
+            &["住房和城乡建设局".into()],
+            Some(WarningLevel::Blue),
+            t0() + Duration::hours(6),
+        )
+        .await
+        .unwrap();
+    b.step(t0() + Duration::hours(6)).await.unwrap();
+    b.step(t0() + Duration::hours(10) + Duration::minutes(1)).await.unwrap();
+    let repeats: Vec<_> = s
+        .store
+        .list_deliveries(false, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.kind == NoticeKind::Repeat)
+        .collect();
+    assert!(
+        !repeats.is_empty() && repeats.iter().all(|d| d.idempotency_key.contains(&format!("e{twin}-"))),
+        "{repeats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_retries_retryable_failures_with_one_key_and_gives_up_on_rejections() {
+    let s = setup().await;
+    let server = FixtureServer::start().await;
+    server.sequence("/hook", vec![Reply::status(500), Reply::status(503), Reply::new(200, "{}")]);
+    server.route("/reject", Reply::status(400));
+    let toml = format!(
+        "[channels.hook]\ntype = \"webhook\"\nurl = \"{}\"\nsecret = \"s3cret\"\nper_minute = 10000\n\n[channels.bad]\ntype = \"webhook\"\nurl = \"{}\"\nper_minute = 10000\n",
+        server.url("/hook"),
+        server.url("/reject")
+    );
+    let channels = Channels::parse_toml(&toml).unwrap();
+    let manual = ManualInfo {
+        kind: "phone".into(),
+        source: "12345".into(),
+        text: "停水".into(),
+        opened_by: "press-duty".into(),
+    };
+    s.store
+        .open_manual_event("停水", &manual, &["水利局".into()], Some(WarningLevel::Blue), t0())
+        .await
+        .unwrap();
+    s.alerting("w1").step(t0()).await.unwrap();
+    let queued = s.store.list_deliveries(false, 10).await.unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let d = Deliverer::new(
+        s.store.clone(),
+        Arc::new(channels),
+        DeliverSettings { worker: "d1".into(), ..DeliverSettings::default() },
+    );
+    let now = t0() + Duration::seconds(1);
+    assert_eq!(d.step(now).await.unwrap().retried, 1);
+    assert_eq!(d.step(now).await.unwrap().claimed, 0, "not before its backoff");
+    assert_eq!(d.step(now + Duration::seconds(6)).await.unwrap().retried, 1);
+    assert_eq!(d.step(now + Duration::seconds(20)).await.unwrap().sent, 1);
+    let log = server.log();
+    let keys: Vec<&String> = log.iter().filter_map(|l| l.headers.get("idempotency-key")).collect();
+    assert_eq!(keys.len(), 3);
+    assert!(keys.iter().all(|k| *k == keys[0]), "one key across attempts: {keys:?}");
+    let done = &s.store.list_deliveries(false, 10).await.unwrap()[0];
+    assert!(done.sent_at.is_some());
+    assert_eq!(done.attempts, 3);
+    // the body is the rendered alert: title, level, department and the link
+    let body: serde_json::Value = serde_json::from_slice(&log[2].body).unwrap();
+    assert_eq!(body["title"], "停水");
+    assert_eq!(body["level"], "蓝");
+    assert_eq!(body["department"], "水利局");
+    assert!(body["link"].as_str().unwrap().starts_with("https://yuqing.example/events/"));
+    // a rejected message is not retried
+    let rejected = yuqing_core::notify::OutboundMessage {
+        channel: "bad".into(),
+        ..serde_json::from_value(body).unwrap()
+    };
+    let out = yuqing_pipeline::deliver::outcome(
+        yuqing_core::notify::Notifier::send(d_notifier(&toml).as_ref(), &rejected).await.map(|r| r.remote_id),
+        done,
+        &DeliverSettings::default(),
+        now,
+    );
+    assert!(matches!(out, yuqing_core::events::DeliveryOutcome::Failed { .. }), "{out:?}");
+    assert_eq!(server.hits("/reject"), 1);
+}
+
+fn d_notifier(toml: &str) -> Arc<Channels> {
+    Arc::new(Channels::parse_toml(toml).unwrap())
+}
