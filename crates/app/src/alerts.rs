@@ -383,23 +383,26 @@ pub fn events(a: &EventsArgs) -> Result<ExitCode> {
     a.db.run(async |store| {
         let list = store.list_events(&filter).await?;
         for e in list {
+            let stats: yuqing_events::EventStats = serde_json::from_str(&e.stats).unwrap_or_default();
             if a.json {
                 out!(
                     "{}",
                     serde_json::json!({
                         "id": e.id, "title": e.title, "level": e.level.map(|l| l.as_str()), "heat": e.heat,
-                        "posts": e.posts, "departments": e.departments, "townships": e.townships,
+                        "posts": e.posts, "copies": stats.reposts, "sources": stats.sources.len(),
+                        "engagement": stats.engagement, "departments": e.departments, "townships": e.townships,
                         "rumour": e.rumour, "first_at": e.first_at, "last_at": e.last_at,
                         "manual": e.manual.is_some(),
                     })
                 );
             } else {
                 out!(
-                    "#{:<6} {} {:>5.1} {:>5} 条  {}  {}  [{}]{}",
+                    "#{:<6} {} {:>5.1} {:>5} 条 +{:<4} 转载  {}  {}  [{}]{}",
                     e.id,
                     e.level.map_or("－", |l| l.label()),
                     e.heat,
                     e.posts,
+                    stats.reposts,
                     fmt_time(e.last_at),
                     e.title.chars().take(40).collect::<String>(),
                     e.departments.join("、"),
@@ -815,5 +818,125 @@ pub fn official(res: &Resources, c: &OfficialCommand) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use yuqing_testkit::{FixtureServer, Reply};
+
+    const TOKEN: &str = "123:abc";
+
+    fn json(body: &str) -> Reply {
+        Reply::ok("application/json", body.to_owned())
+    }
+
+    fn message(chat: i64, text: &str, id: u32) -> String {
+        format!(
+            r#"{{"update_id":{id},"message":{{"message_id":{id},"date":1700000000,"chat":{{"id":{chat},"type":"private","first_name":"官"}},"text":"{text}"}}}}"#
+        )
+    }
+
+    fn button(chat: i64, data: &str, id: u32) -> String {
+        format!(
+            r#"{{"update_id":{id},"callback_query":{{"id":"cb{id}","chat_instance":"ci","from":{{"id":{chat},"is_bot":false,"first_name":"官"}},"data":"{data}","message":{{"message_id":9,"date":1700000000,"chat":{{"id":{chat},"type":"private","first_name":"官"}},"text":"alert"}}}}}}"#
+        )
+    }
+
+    /// The bot's texts, in order (replies and button answers).
+    fn answers(s: &FixtureServer) -> Vec<String> {
+        s.log()
+            .iter()
+            .filter(|l| l.path.contains("/SendMessage") || l.path.contains("/AnswerCallbackQuery"))
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(&l.body).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn telegram_links_once_refuses_unlinked_chats_and_acknowledges() {
+        let config = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        let res = Resources::load(Some(&config), None).unwrap();
+        let (cfg, _) = AlertingConfig::load(&res).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::connect(&format!("sqlite://{}/y.db", dir.path().display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let now = Utc::now();
+        // an event with an alert for the housing bureau
+        assert!(store.take_lease("events", "w", now, 60).await.unwrap());
+        let manual = ManualInfo {
+            kind: "phone".into(),
+            source: "s".into(),
+            text: "t".into(),
+            opened_by: "press-duty".into(),
+        };
+        let event = store
+            .open_manual_event("停暖", &manual, &["住房和城乡建设局".into()], Some(WarningLevel::Blue), now)
+            .await
+            .unwrap();
+        let alerting = yuqing_pipeline::alerting::Alerting::new(
+            Arc::new(store.clone()),
+            cfg.router.clone(),
+            cfg.directory.clone(),
+            cfg.policy.clone(),
+            cfg.settings("w", HashMap::new(), None),
+        );
+        alerting.step(now).await.unwrap();
+        assert!(!store.alerts_of(&[event]).await.unwrap().is_empty());
+        store.add_link_code("code1", "housing-officer", now + Duration::hours(1)).await.unwrap();
+
+        let s = FixtureServer::start().await;
+        let updates = [
+            button(77, &format!("ack:{event}"), 1),
+            message(77, "/ack 1", 2),
+            message(42, "/link code1", 3),
+            message(77, "/link code1", 4),
+            message(42, "/cases", 5),
+            button(42, &format!("ack:{event}"), 6),
+            message(42, &format!("/ack {event}"), 7),
+        ];
+        s.sequence(
+            &format!("/bot{TOKEN}/GetUpdates"),
+            vec![
+                json(&format!(r#"{{"ok":true,"result":[{}]}}"#, updates.join(","))),
+                json(r#"{"ok":true,"result":[]}"#),
+            ],
+        );
+        s.route(
+            &format!("/bot{TOKEN}/SendMessage"),
+            json(r#"{"ok":true,"result":{"message_id":100,"date":1700000000,"chat":{"id":42,"type":"private","first_name":"官"},"text":"x"}}"#),
+        );
+        s.route(&format!("/bot{TOKEN}/AnswerCallbackQuery"), json(r#"{"ok":true,"result":true}"#));
+        let channels = Channels::parse_toml(&format!(
+            "[channels.tg]\ntype = \"telegram\"\ntoken = \"{TOKEN}\"\nbase_url = \"{}\"\n",
+            s.url("")
+        ))
+        .unwrap();
+        let mut inbox = channels.telegram_inbox("tg", std::time::Duration::from_secs(1)).unwrap().unwrap();
+        for u in inbox.poll().await.unwrap() {
+            handle_inbound(&store, &cfg, &inbox, u).await.unwrap();
+        }
+        let said = answers(&s);
+        assert_eq!(said.len(), 7, "{said:?}");
+        assert!(
+            said[0].contains("未绑定") && said[1].contains("未绑定"),
+            "unlinked chats are refused: {said:?}"
+        );
+        assert!(said[2].starts_with("已绑定：住建局舆情联络员"), "{said:?}");
+        assert!(said[3].contains("无效或已过期"), "a code works once: {said:?}");
+        assert!(said[4].contains(&format!("#{event}")), "/cases lists the open alert: {said:?}");
+        assert_eq!(said[5], format!("已签收事件 #{event}"));
+        assert!(said[6].contains("无待签收"), "already acknowledged: {said:?}");
+        let alerts = store.alerts_of(&[event]).await.unwrap();
+        let mine = alerts.iter().find(|a| a.receiver == "住房和城乡建设局").unwrap();
+        assert_eq!(mine.acked_by.as_deref(), Some("housing-officer"));
+        assert_eq!(store.official_of_chat("42").await.unwrap().as_deref(), Some("housing-officer"));
     }
 }

@@ -1,5 +1,6 @@
 //! A post as partners hand it in (push API, file import): `id`, `title`, `body`, `url`, `source`,
-//! `published_at` — `yuqing analyze`'s input format — turned into an [`Item`].
+//! `published_at` — `yuqing analyze`'s input format — plus optional `likes`, `comments`, `reposts`,
+//! turned into an [`Item`].
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -21,6 +22,13 @@ pub struct PostRecord {
     /// RFC 3339.
     #[serde(default)]
     pub published_at: Option<String>,
+    /// Public engagement counts as the platform shows them (likes, comments, reposts).
+    #[serde(default)]
+    pub likes: Option<u64>,
+    #[serde(default)]
+    pub comments: Option<u64>,
+    #[serde(default)]
+    pub reposts: Option<u64>,
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -65,7 +73,12 @@ impl PostRecord {
             fetched_at: now,
             author: None,
             author_verified_type: None,
-            engagement: Engagement::default(),
+            engagement: Engagement {
+                likes: self.likes,
+                comments: self.comments,
+                reposts: self.reposts,
+                views: None,
+            },
             raw_sha256: sha256_hex(raw),
             encoding: None,
             policy_document: false,

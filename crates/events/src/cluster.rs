@@ -75,8 +75,11 @@ pub struct Placement {
 /// Tuning; the defaults are what the tests and the govmsg evaluation use.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClusterParams {
-    /// A post joins only events with a post within this time of it.
+    /// A post joins only events with a post within this time of it…
     pub window: Duration,
+    /// …or within this longer time when its keywords overlap strongly (a story people keep
+    /// writing about for weeks, as on a message board).
+    pub long_window: Duration,
     /// SimHash Hamming distance at or below which texts are the same story.
     pub max_distance: u32,
     /// Keyword overlap that joins on its own.
@@ -94,10 +97,11 @@ pub struct ClusterParams {
 impl Default for ClusterParams {
     fn default() -> Self {
         ClusterParams {
-            window: Duration::hours(72),
+            window: Duration::days(7),
+            long_window: Duration::days(30),
             max_distance: 8,
             strong_overlap: 0.5,
-            overlap: 0.3,
+            overlap: 0.35,
             event_keywords: 30,
             post_keywords: 10,
             event_hashes: 64,
@@ -151,6 +155,8 @@ struct Ev {
     /// Un-normalised keyword mass.
     keywords: FxHashMap<String, f32>,
     kw_total: f32,
+    /// L2 norm of `keywords`.
+    kw_norm: f32,
     departments: Vec<String>,
     topics: Vec<String>,
     townships: Vec<String>,
@@ -197,12 +203,20 @@ fn union_into(into: &mut Vec<String>, from: &[String]) {
 }
 
 impl Ev {
-    /// Weighted overlap in [0, 1] of normalised keyword vectors.
+    /// Cosine similarity in [0, 1] of the post's keyword weights and the event's keyword mass
+    /// (robust to an event that has gathered many words).
     fn overlap(&self, post: &[(&str, f32)]) -> f32 {
-        if self.kw_total <= 0.0 {
+        if self.kw_norm <= 0.0 {
             return 0.0;
         }
-        post.iter().map(|(k, w)| self.keywords.get(*k).map_or(0.0, |e| w.min(e / self.kw_total))).sum()
+        let (mut dot, mut pn) = (0f32, 0f32);
+        for (k, w) in post {
+            pn += w * w;
+            if let Some(e) = self.keywords.get(*k) {
+                dot += w * e;
+            }
+        }
+        if pn <= 0.0 { 0.0 } else { (dot / (pn.sqrt() * self.kw_norm)).clamp(0.0, 1.0) }
     }
 
     fn distance(&self, h: u64) -> u32 {
@@ -255,6 +269,7 @@ impl Clusterer {
             stats: e.stats,
             keywords: FxHashMap::default(),
             kw_total: 0.0,
+            kw_norm: 0.0,
             departments: e.departments,
             topics: e.topics,
             townships: e.townships,
@@ -265,6 +280,7 @@ impl Clusterer {
             ev.kw_total += *w;
             self.words.entry(k.clone()).or_default().push(e.id);
         }
+        ev.kw_norm = ev.keywords.values().map(|w| w * w).sum::<f32>().sqrt();
         let skip = e.posts.len().saturating_sub(self.params.event_hashes);
         for (i, (post, h)) in e.posts.iter().enumerate() {
             self.post_event.insert(*post, e.id);
@@ -308,15 +324,21 @@ impl Clusterer {
             ids.sort_unstable();
             for id in ids {
                 let Some(ev) = self.events.get(&id) else { continue };
-                if !in_window(ev, self.params.window) {
+                if !in_window(ev, self.params.long_window) {
                     continue;
                 }
                 let d = ev.distance(p.simhash);
                 let o = ev.overlap(&kws);
+                if !in_window(ev, self.params.window) && o < self.params.strong_overlap {
+                    continue;
+                }
+                // Keywords join only with two distinctive words in common: one shared generic word
+                // (小区, 物业) would chain unrelated complaints into one event.
+                let shared = kws.iter().take(6).filter(|(k, _)| ev.keywords.contains_key(*k)).count();
                 let (via, score) = if d <= self.params.max_distance {
                     (JoinVia::Simhash, 1.0 - d as f32 / 64.0)
-                } else if o >= self.params.strong_overlap
-                    || (o >= self.params.overlap && ev.shares_context(p))
+                } else if shared >= 2
+                    && (o >= self.params.strong_overlap || (o >= self.params.overlap && ev.shares_context(p)))
                 {
                     (JoinVia::Keywords, o)
                 } else {
@@ -343,6 +365,7 @@ impl Clusterer {
                         stats: EventStats::default(),
                         keywords: FxHashMap::default(),
                         kw_total: 0.0,
+                        kw_norm: 0.0,
                         departments: Vec::new(),
                         topics: Vec::new(),
                         townships: Vec::new(),
@@ -396,6 +419,7 @@ impl Clusterer {
             ev.kw_total = all.iter().map(|(_, w)| w).sum();
             ev.keywords = all.into_iter().collect();
         }
+        ev.kw_norm = ev.keywords.values().map(|w| w * w).sum::<f32>().sqrt();
         ev.hashes.push(p.simhash);
         if ev.hashes.len() > params.event_hashes {
             ev.hashes.remove(0);
@@ -410,6 +434,11 @@ impl Clusterer {
         union_into(&mut ev.departments, &p.departments);
         union_into(&mut ev.topics, &p.topics);
         union_into(&mut ev.townships, &p.townships);
+        for (kind, values) in [('d', &p.departments), ('t', &p.topics), ('w', &p.townships)] {
+            for v in values {
+                *ev.stats.tally.entry(format!("{kind}:{v}")).or_default() += 1;
+            }
+        }
         // the most representative post: fits the event's words, from a weighty source, copied often
         let score = fit
             + 0.3 * p.tier.weight()
@@ -514,9 +543,9 @@ impl Clusterer {
             title_score: ev.title_score,
             stats: ev.stats.clone(),
             keywords,
-            departments: ev.departments.clone(),
-            topics: ev.topics.clone(),
-            townships: ev.townships.clone(),
+            departments: ev.stats.main('d', &ev.departments),
+            topics: ev.stats.main('t', &ev.topics),
+            townships: ev.stats.main('w', &ev.townships),
         })
     }
 
@@ -525,7 +554,7 @@ impl Clusterer {
     pub fn evict(&mut self) {
         self.placed_since_evict = 0;
         let Some(newest) = self.newest else { return };
-        let cutoff = newest - self.params.window * 2;
+        let cutoff = newest - self.params.long_window;
         let before = self.events.len();
         self.events.retain(|id, ev| ev.last_at >= cutoff || *id < 0);
         if self.events.len() == before {

@@ -65,10 +65,31 @@ pub struct EventStats {
     pub spikes: Vec<String>,
     /// Times of the newest posts (at most [`EventStats::RECENT`]), for velocity.
     pub recent: Vec<DateTime<Utc>>,
+    /// How many posts named each department (`d:`), topic (`t:`) and township (`w:`).
+    #[serde(default)]
+    pub tally: BTreeMap<String, u32>,
 }
 
 impl EventStats {
     pub const RECENT: usize = 256;
+
+    /// The values of one tally kind (`d`, `t`, `w`) that at least a fifth of the posts share, most
+    /// frequent first, in `order` for ties; at least the most frequent one. An event that gathered
+    /// many posts is routed by what it is mostly about, not by every word one post happened to use.
+    pub fn main(&self, kind: char, order: &[String]) -> Vec<String> {
+        let count = |v: &String| self.tally.get(&format!("{kind}:{v}")).copied().unwrap_or(0);
+        let mut v: Vec<(usize, &String)> = order.iter().enumerate().collect();
+        v.sort_by(|a, b| count(b.1).cmp(&count(a.1)).then(a.0.cmp(&b.0)));
+        let floor = (self.posts as f32 / 5.0).ceil().max(1.0) as u32;
+        let mut out: Vec<String> =
+            v.iter().filter(|(_, x)| count(x) >= floor).map(|(_, x)| (*x).clone()).collect();
+        if out.is_empty()
+            && let Some((_, first)) = v.first()
+        {
+            out.push((*first).clone());
+        }
+        out
+    }
 
     pub fn negativity(&self) -> f32 {
         if self.posts == 0 { 0.0 } else { self.negativity_sum / self.posts as f32 }
@@ -93,10 +114,12 @@ impl EventStats {
 /// The heat index in [0, 100).
 pub fn heat(s: &EventStats) -> f32 {
     let volume = s.posts as f32 + s.reposts as f32;
-    let raw = 2.0 * volume.ln_1p()
+    // Volume weighs most: many people raising one matter is the signal; likes on one post count,
+    // but less than that.
+    let raw = 3.0 * volume.ln_1p()
         + 3.0 * (s.sources.len() as f32).ln_1p()
         + 2.0 * (s.velocity() as f32).ln_1p()
-        + (s.engagement as f32 / 10.0).ln_1p()
+        + (s.engagement as f32 / 20.0).ln_1p()
         + 4.0 * s.max_tier.weight();
     let h = 100.0 * (1.0 - (-raw / 20.0).exp());
     if s.local { h } else { h * 0.5 }
@@ -121,13 +144,13 @@ pub struct LevelPolicy {
 }
 
 fn thresholds() -> [f32; 4] {
-    [30.0, 55.0, 75.0, 90.0]
+    [30.0, 65.0, 85.0, 100.0]
 }
 fn negativity_points() -> f32 {
-    20.0
+    15.0
 }
 fn risk_points() -> f32 {
-    40.0
+    30.0
 }
 
 impl Default for LevelPolicy {

@@ -9,6 +9,8 @@ use rustc_hash::FxHashMap;
 const HOUR: i64 = 3600;
 /// Hours of history the baseline looks at.
 const HISTORY_HOURS: i64 = 7 * 24;
+/// Hours a key must have been seen for before its activity can spike.
+const MIN_HISTORY_HOURS: i64 = 24;
 
 /// Hourly post counts per key (`dept:NAME`, `town:NAME`).
 #[derive(Debug, Clone, Default)]
@@ -53,7 +55,12 @@ impl Baselines {
         let n = HISTORY_HOURS as f64;
         let mean = sum / n;
         let sd = (sq / n - mean * mean).max(0.0).sqrt();
-        let spike = now >= self.min_count && now as f64 > mean + self.sigmas as f64 * sd.max(1.0);
+        // Without a day of history there is no baseline to rise above (a fresh installation, a
+        // department never named before): no spike.
+        let known_since = series.keys().next().copied().unwrap_or(h);
+        let spike = h - known_since >= MIN_HISTORY_HOURS
+            && now >= self.min_count
+            && now as f64 > mean + self.sigmas as f64 * sd.max(1.0);
         // forget what no baseline will read again
         if series.len() > (HISTORY_HOURS as usize) * 2 {
             let keep = h - HISTORY_HOURS - 1;

@@ -6,8 +6,9 @@
 //! `b + (n - b + 1) - 1 = n`. The long-run rate is a little under `n` (18 a minute for 20) — the
 //! price of never tripping the robot's own limit (WeCom and DingTalk mute a robot that exceeds it).
 //!
-//! The limiter never sleeps: a refused send is `Retryable { reason: "local rate limit",
-//! retry_after }` and the delivery loop reschedules it.
+//! The limiter waits for a free cell when it is at most [`MAX_WAIT`] away (a burst of messages to
+//! a fast channel goes out at its rate instead of being rescheduled seconds later); a longer wait
+//! is `Retryable { reason: "local rate limit", retry_after }` and the delivery loop reschedules it.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -15,6 +16,9 @@ use std::time::Duration;
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use yuqing_core::notify::NotifyError;
+
+/// The longest a send waits for the limiter before it is rescheduled instead.
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(2);
 
 pub(crate) struct Limiter {
     inner: DefaultDirectRateLimiter,
@@ -55,6 +59,18 @@ impl Limiter {
             }
         }
     }
+
+    /// Takes one cell, waiting for it when it comes within [`MAX_WAIT`]; otherwise says how long.
+    pub(crate) async fn acquire(&self) -> Result<(), NotifyError> {
+        loop {
+            match self.check() {
+                Err(NotifyError::Retryable { retry_after: Some(w), .. }) if w <= MAX_WAIT => {
+                    tokio::time::sleep(w).await;
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -75,6 +91,21 @@ mod tests {
             }
             assert_eq!(count, u64::from(n), "n = {n}: burst {b}, period {t:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn acquire_waits_out_a_short_wait_and_refuses_a_long_one() {
+        let fast = Limiter::per_minute(600); // one every 0.1 s after the burst
+        let t = std::time::Instant::now();
+        for _ in 0..6 {
+            fast.acquire().await.expect("short waits are waited out");
+        }
+        assert!(t.elapsed() >= Duration::from_millis(250), "{:?}", t.elapsed());
+        let slow = Limiter::per_minute(20);
+        for _ in 0..3 {
+            slow.acquire().await.expect("burst");
+        }
+        assert!(matches!(slow.acquire().await, Err(NotifyError::Retryable { .. })), "3 s away: rescheduled");
     }
 
     #[test]

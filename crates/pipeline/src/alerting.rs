@@ -114,9 +114,16 @@ fn strs(v: &Value) -> impl Iterator<Item = &Value> {
 pub fn signal(input: &EventInput, tiers: &HashMap<String, SourceTier>) -> PostSignal {
     let a: Value =
         input.analysis.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or(Value::Null);
-    let keywords = strs(&a["keywords"])
-        .filter_map(|k| Some((k["word"].as_str()?.to_owned(), k["weight"].as_f64()? as f32)))
+    // A title says what the post is about: its words weigh double.
+    let title_norm = input.title.to_lowercase();
+    let mut keywords: Vec<(String, f32)> = strs(&a["keywords"])
+        .filter_map(|k| {
+            let w = k["word"].as_str()?;
+            let weight = k["weight"].as_f64()? as f32;
+            Some((w.to_owned(), if title_norm.contains(w) { weight * 2.0 } else { weight }))
+        })
         .collect();
+    keywords.sort_by(|a, b| b.1.total_cmp(&a.1));
     let departments: Vec<String> =
         strs(&a["departments"]).filter_map(|d| d["name"].as_str().map(str::to_owned)).collect();
     let mut topics = Vec::new();
@@ -142,6 +149,9 @@ pub fn signal(input: &EventInput, tiers: &HashMap<String, SourceTier>) -> PostSi
             townships.push(t.to_owned());
         }
     }
+    // Place names say where, not what: two matters in one township are not one event.
+    let places: Vec<&str> = strs(&a["places"]).filter_map(|p| p["name"].as_str()).collect();
+    keywords.retain(|(w, _)| !places.iter().any(|p| p == w || townships.iter().any(|t| t == w)));
     let eng: Value = serde_json::from_str(&input.engagement).unwrap_or(Value::Null);
     let engagement = ["reposts", "comments", "likes"].iter().filter_map(|k| eng[*k].as_u64()).sum();
     let text = format!("{}\n{}", input.title, input.body);
@@ -297,7 +307,7 @@ impl<S: EventStore> Alerting<S> {
         let checkpoint = self.store.events_checkpoint().await?;
         // The window is measured in post time: an import of older posts resumes with its own events.
         let next_time = self.store.event_inputs(checkpoint, 1).await?.first().map(|i| i.time).unwrap_or(now);
-        let since = next_time.min(now) - clusterer.params.window * 2;
+        let since = next_time.min(now) - clusterer.params.long_window;
         let mut levels = HashMap::new();
         for open in self.store.open_events(since, clusterer.params.event_hashes as u32).await? {
             let (e, posts) = (open.event, open.posts);
@@ -458,6 +468,7 @@ impl<S: EventStore> Alerting<S> {
                     level: e.level.unwrap_or(WarningLevel::Blue),
                     townships: e.townships.clone(),
                     departments: e.departments.clone(),
+                    topics: e.topics.clone(),
                 })
                 .collect();
             for e in &changed {
@@ -470,6 +481,7 @@ impl<S: EventStore> Alerting<S> {
                         level: l,
                         townships: e.townships.clone(),
                         departments: e.departments.clone(),
+                        topics: e.topics.clone(),
                     });
                 }
             }

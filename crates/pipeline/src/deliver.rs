@@ -80,10 +80,16 @@ pub fn outcome(
                     error: format!("gave up after {} attempts: {reason}", d.attempts),
                 };
             }
-            let exp = (d.attempts - 1).clamp(0, 20) as u32;
-            let backoff = (s.backoff * 2i32.saturating_pow(exp)).min(s.max_backoff);
-            let asked = retry_after.and_then(|r| Duration::from_std(r).ok()).unwrap_or(Duration::zero());
-            DeliveryOutcome::Retry { error: reason, at: now + backoff.max(asked) }
+            // The channel (or the local limiter) said when: then, at least a second on. Else
+            // exponential backoff.
+            let at = match retry_after.and_then(|r| Duration::from_std(r).ok()) {
+                Some(asked) => now + asked.max(Duration::seconds(1)),
+                None => {
+                    let exp = (d.attempts - 1).clamp(0, 20) as u32;
+                    now + (s.backoff * 2i32.saturating_pow(exp)).min(s.max_backoff)
+                }
+            };
+            DeliveryOutcome::Retry { error: reason, at }
         }
     }
 }

@@ -112,7 +112,7 @@ pub struct ReceiverDef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InhibitRule {
     pub source_level: WarningLevel,
-    /// `township`, `department` or `event`.
+    /// `township`, `department`, `topic` or `event`.
     pub equal: Vec<String>,
 }
 
@@ -409,8 +409,10 @@ impl RoutingConfig {
         for (i, r) in raw.inhibit.iter().enumerate() {
             let what = format!("[[inhibit]] #{}", i + 1);
             for e in &r.equal {
-                if !matches!(e.as_str(), "township" | "department" | "event") {
-                    errors.push(format!("{what}: equal {e:?} is not one of township, department, event"));
+                if !matches!(e.as_str(), "township" | "department" | "topic" | "event") {
+                    errors.push(format!(
+                        "{what}: equal {e:?} is not one of township, department, topic, event"
+                    ));
                 }
             }
             if let Some(source_level) = level(&r.source_level, &what, &mut errors) {

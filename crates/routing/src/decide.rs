@@ -67,6 +67,7 @@ pub struct ActiveEvent {
     pub level: WarningLevel,
     pub townships: Vec<String>,
     pub departments: Vec<String>,
+    pub topics: Vec<String>,
 }
 
 /// A silence: matching notifications are not sent while it is active.
@@ -246,6 +247,7 @@ impl Router {
                     "event" => a.event_id == incident.event_id,
                     "township" => incident.townships.iter().any(|x| a.townships.contains(x)),
                     "department" => t.department.as_ref().is_some_and(|d| a.departments.contains(d)),
+                    "topic" => incident.topics.iter().any(|x| a.topics.contains(x)),
                     _ => false,
                 });
                 if shares {

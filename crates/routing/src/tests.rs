@@ -240,30 +240,45 @@ red = [{ after = "30m", to = "head" }, { after = "15m", to = "nobody-either" }]
 }
 
 #[test]
-fn a_red_event_inhibits_lower_alerts_in_the_same_township_only() {
+fn a_red_event_inhibits_lower_alerts_on_its_topic_in_the_same_township_only() {
     let r = router();
     let now = bj(2026, 11, 25, 11, 0);
     let red = ActiveEvent {
         event_id: 9,
         level: WarningLevel::Red,
         townships: vec!["那拉提镇".into()],
-        departments: vec![],
+        departments: vec!["文化体育广播电视和旅游局".into(), "那拉提旅游风景区管理委员会".into()],
+        topics: vec!["nlt.scenic".into()],
     };
     let mut i =
         incident(WarningLevel::Yellow, vec![unit("文化体育广播电视和旅游局", UnitRole::Lead)], &["那拉提镇"]);
     i.event_id = 10;
+    i.topics = vec!["nlt.scenic".into(), "ct.tourism".into()];
     let d = r.decide(&i, std::slice::from_ref(&red), &[], now);
     assert!(d.notify.is_empty());
     assert_eq!(d.muted.len(), 2);
     assert!(d.muted.iter().all(|m| m.reason == MuteReason::Inhibited { by_event: 9 }));
-    // another township: not inhibited
+    // another township, another matter or another department: not inhibited
     i.townships = vec!["坎苏镇".into()];
     assert_eq!(r.decide(&i, std::slice::from_ref(&red), &[], now).notify.len(), 2);
+    i.townships = vec!["那拉提镇".into()];
+    i.topics = vec!["edu.fees".into()];
+    assert_eq!(r.decide(&i, std::slice::from_ref(&red), &[], now).notify.len(), 2);
+    i.topics = vec!["nlt.scenic".into()];
+    let other = incident(WarningLevel::Yellow, vec![unit("市场监督管理局", UnitRole::Lead)], &["那拉提镇"]);
+    let other = Incident { event_id: 11, topics: vec!["nlt.scenic".into()], ..other };
+    assert!(
+        r.decide(&other, std::slice::from_ref(&red), &[], now)
+            .notify
+            .iter()
+            .any(|t| t.receiver == "市场监督管理局")
+    );
     // the red event itself, and a red one in the same township, are not inhibited
     i.townships = vec!["那拉提镇".into()];
     i.level = WarningLevel::Red;
     assert!(r.decide(&i, std::slice::from_ref(&red), &[], now).muted.is_empty());
     let mut same = incident(WarningLevel::Red, vec![unit("教育局", UnitRole::Lead)], &["那拉提镇"]);
+    same.topics = vec!["nlt.scenic".into()];
     same.event_id = 9;
     assert!(r.decide(&same, std::slice::from_ref(&red), &[], now).muted.is_empty());
     // an orange source does not inhibit (the rule needs red)

@@ -117,7 +117,7 @@ impl Notifier for EmailChannel {
         let to = msg.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let to = to.ok_or_else(|| NotifyError::Rejected("email needs an address in `to`".into()))?;
         let message = self.message(msg, to)?;
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let transport = self.transport.get_or_init(|| async { self.builder.clone().build() }).await;
         match transport.send(message).await {
             Ok(_) => Ok(Receipt { remote_id: Some(message_id(&msg.idempotency_key)) }),

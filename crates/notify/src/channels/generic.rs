@@ -88,7 +88,7 @@ impl Notifier for SmsChannel {
         if !valid_phone(phone) {
             return Err(NotifyError::Rejected(format!("`{phone}` is not a phone number")));
         }
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let body = serde_json::to_vec(&self.body(msg, phone))
             .map_err(|e| NotifyError::Rejected(format!("cannot encode the body: {e}")))?;
         let headers = vec![
@@ -167,7 +167,7 @@ impl WebhookChannel {
 
 impl Notifier for WebhookChannel {
     async fn send(&self, msg: &OutboundMessage) -> Result<Receipt, NotifyError> {
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let now = chrono::Utc::now();
         let payload = WebhookPayload {
             idempotency_key: &msg.idempotency_key,

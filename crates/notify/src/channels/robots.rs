@@ -81,7 +81,7 @@ impl WecomChannel {
 
 impl Notifier for WecomChannel {
     async fn send(&self, msg: &OutboundMessage) -> Result<Receipt, NotifyError> {
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let body = body_of(&Self::body(msg))?;
         let a = http::post_json(&self.client, self.url.clone(), body, idempotency(msg)?).await?;
         http::robot_outcome(&a, &["errcode"], &["errmsg"], &[WECOM_FREQ_LIMIT, SYSTEM_BUSY])
@@ -136,7 +136,7 @@ impl DingtalkChannel {
 
 impl Notifier for DingtalkChannel {
     async fn send(&self, msg: &OutboundMessage) -> Result<Receipt, NotifyError> {
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let mut url = self.url.clone();
         if let Some(secret) = &self.secret {
             let ts = chrono::Utc::now().timestamp_millis();
@@ -212,7 +212,7 @@ fn feishu_outcome(a: &Answer) -> Result<Receipt, NotifyError> {
 
 impl Notifier for FeishuChannel {
     async fn send(&self, msg: &OutboundMessage) -> Result<Receipt, NotifyError> {
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let signed = match &self.secret {
             Some(secret) => {
                 let ts = chrono::Utc::now().timestamp();

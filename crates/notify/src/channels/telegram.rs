@@ -172,7 +172,7 @@ impl Notifier for TelegramChannel {
         let to = msg.to.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let to = to.ok_or_else(|| NotifyError::Rejected("telegram needs a chat id in `to`".into()))?;
         let chat = recipient(to).ok_or_else(|| NotifyError::Rejected(format!("`{to}` is not a chat id")))?;
-        self.limiter.check()?;
+        self.limiter.acquire().await?;
         let mut req = self
             .bot
             .send_message(chat, render::telegram_html(msg))
