@@ -26,8 +26,9 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let top = manifest.join("../..");
     let mut code = String::new();
-    let sets: [(&str, &str, &[&str]); 3] = [
+    let sets: [(&str, &str, &[&str]); 4] = [
         ("CONFIG", "config", &["toml"]),
+        ("CALENDAR", "config/calendar", &["csv"]),
         ("DICTIONARIES", "dictionaries", &["txt"]),
         ("DEMO", "demo", &["toml", "html", "xml", "json", "txt", "md"]),
     ];

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod analyze;
+mod cases_cmd;
 mod collect;
 mod demo;
 mod evaluate;
@@ -109,6 +110,9 @@ enum Command {
     /// Officials: Telegram link codes.
     #[command(subcommand)]
     Official(alerts::OfficialCommand),
+    /// The official working-day calendar (holidays and 调休) and deadline arithmetic.
+    #[command(subcommand)]
+    Calendar(cases_cmd::CalendarCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,6 +180,9 @@ fn main() -> ExitCode {
     if let Command::Backup(a) = &cli.command {
         return finish(maintain::backup(a));
     }
+    if let Command::Calendar(c) = &cli.command {
+        return finish(cases_cmd::calendar(config_dir.as_deref(), c).map(|()| ExitCode::SUCCESS));
+    }
     let res = resources::Resources::load(config_dir.as_deref(), dictionaries.as_deref());
     let result = res.and_then(|res| match cli.command {
         Command::Demo(a) => demo::demo(&res, &a),
@@ -205,6 +212,7 @@ fn main() -> ExitCode {
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Backup(_)
+        | Command::Calendar(_)
         | Command::Eval(EvalCommand::Extract(_))
         | Command::Eval(EvalCommand::Robustness(_)) => {
             unreachable!("handled above")

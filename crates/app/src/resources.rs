@@ -15,6 +15,11 @@ pub fn embedded_config() -> &'static [(&'static str, &'static str)] {
     embedded::CONFIG
 }
 
+/// The working-day calendar (`config/calendar/*.csv`) as built into the binary.
+pub fn embedded_calendar() -> &'static [(&'static str, &'static str)] {
+    embedded::CALENDAR
+}
+
 /// The demo's site and sources as built into the binary (`demo/`).
 pub fn embedded_demo() -> &'static [(&'static str, &'static str)] {
     embedded::DEMO
