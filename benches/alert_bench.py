@@ -351,6 +351,10 @@ def failure(a, tmp, site, collector, url):
     failed = sum(1 for _, s, f in rows if f is not None)
     print(f"phase 2: {len(keys2)} notifications in the outbox; {kills} SIGKILLs with {flight} deliveries in flight; "
           f"lost {len(lost)}, given up {failed}, duplicates on the wire {dups} (bound: {flight})")
+    for k, n in sorted(accepted.items()):
+        if n > 1:
+            times = [at for at, key, _, ok in log2 if ok and key == k]
+            print(f"  duplicate: {k} accepted {n} times, at " + ", ".join(time.strftime('%H:%M:%S', time.localtime(t)) + f".{int(t * 1000) % 1000:03d}" for t in times))
     ok2 = not lost and failed == 0 and dups <= flight
     return ok1 and ok2
 

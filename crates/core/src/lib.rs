@@ -9,6 +9,7 @@
 //!
 //! This crate must not depend on any adapter (no HTTP, database or search library) and does no IO.
 
+pub mod cases;
 pub mod events;
 pub mod notify;
 pub mod record;

@@ -139,6 +139,12 @@ pub enum StoreError {
     /// Stored data that cannot be read back (a bad JSON column, an impossible value).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// Someone else changed the row since it was read (optimistic concurrency): read again.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database refused the write by rule: the publication gate, the append-only audit log.
+    #[error("refused by the store: {0}")]
+    Refused(String),
     /// Anything else the database refused.
     #[error("store error: {0}")]
     Other(String),

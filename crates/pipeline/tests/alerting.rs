@@ -425,3 +425,88 @@ async fn the_outbox_retries_retryable_failures_with_one_key_and_gives_up_on_reje
 fn d_notifier(toml: &str) -> Arc<Channels> {
     Arc::new(Channels::parse_toml(toml).unwrap())
 }
+
+/// Clock reminders and the breach escalation come from the database on an injected clock: a
+/// restarted ticker (a new one on the same store) and a second ticker racing it fire each due
+/// firing exactly once, counted in the audit log and in the outbox.
+#[tokio::test]
+async fn clock_reminders_and_breach_escalation_fire_once_across_a_restart() {
+    use yuqing_cases::{Case, CaseKind};
+    use yuqing_core::cases::{AuditEntry, CaseMeta, CaseStore, NewClock};
+    use yuqing_pipeline::ticker::Ticker;
+
+    let s = setup().await;
+    let info = ManualInfo {
+        kind: "leader".into(),
+        source: "领导批示".into(),
+        text: "停水".into(),
+        opened_by: "desk".into(),
+    };
+    let event = s
+        .store
+        .open_manual_event("那拉提镇停水三天", &info, &["水利局".into()], Some(WarningLevel::Orange), t0())
+        .await
+        .unwrap();
+    let bj = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let mut case = Case::open(0, CaseKind::Response, "水利局", "那拉提镇停水三天", t0().with_timezone(&bj));
+    case.event_id = Some(event);
+    let clock = |name: &str, hours: i64| NewClock {
+        clock: name.into(),
+        name: if name == "ack" { "签收".into() } else { "回应".into() },
+        limit_text: format!("{hours} h"),
+        started_at: t0(),
+        due_at: t0() + Duration::hours(hours),
+        warnings: vec![t0() + Duration::minutes(hours * 30), t0() + Duration::minutes(hours * 48)],
+        escalate: true,
+        count: true,
+    };
+    let meta =
+        CaseMeta { level: Some(WarningLevel::Orange), opened_by: "desk".into(), ..CaseMeta::default() };
+    let open = AuditEntry {
+        at: t0(),
+        actor: "system".into(),
+        action: "case.open".into(),
+        case_id: None,
+        detail: serde_json::json!({}),
+    };
+    let id = s
+        .store
+        .open_case(&case, &meta, &[clock("ack", 1), clock("response", 48)], &[open], t0())
+        .await
+        .unwrap();
+    let ticker = |w: &str| Ticker::new(s.store.clone(), s.router.clone(), s.directory.clone(), w, None);
+
+    // 30 min: the ack clock's first warning, to the water bureau's officer (not yet the head).
+    let r = ticker("t1").step(t0() + Duration::minutes(30)).await.unwrap();
+    assert_eq!((r.fired, r.skipped), (1, 0));
+    let q = s.queued().await;
+    assert_eq!(q.get(&("water-officer".into(), "reminder".into())), Some(&1), "{q:?}");
+    assert_eq!(q.get(&("water-head".into(), "reminder".into())), None, "{q:?}");
+
+    // The ticker "restarts" (a new one on the same store) after downtime: at 3 h the ack
+    // clock's second warning and its breach are both past and fire once each; two tickers race.
+    let later = t0() + Duration::hours(3);
+    let (t2, t3) = (ticker("t2"), ticker("t3"));
+    let (a, b) = tokio::join!(t2.step(later), t3.step(later));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.fired + b.fired, 2, "{a:?} {b:?}");
+    // Nothing more is due until the response clock's first warning at 24 h.
+    assert_eq!(ticker("t4").step(later).await.unwrap().fired, 0);
+    let q = s.queued().await;
+    // The breach went to the head and the county leadership; each message once.
+    assert_eq!(q.get(&("leader".into(), "reminder".into())), Some(&1), "{q:?}");
+    assert_eq!(q.get(&("water-head".into(), "reminder".into())), Some(&1), "{q:?}");
+    assert_eq!(q.get(&("water-officer".into(), "reminder".into())), Some(&2), "{q:?}");
+
+    let audit = s.store.audit_rows(0, 100).await.unwrap();
+    let firings: Vec<&str> =
+        audit.iter().filter(|r| r.action.starts_with("clock.")).map(|r| r.action.as_str()).collect();
+    assert_eq!(firings, ["clock.warning", "clock.warning", "clock.breach"]);
+    assert_eq!(yuqing_core::cases::verify_chain(&audit), Ok(4));
+    let view = s.store.case(id).await.unwrap().unwrap();
+    let ack = view.clocks.iter().find(|k| k.clock == "ack").unwrap();
+    assert!(ack.breached_at.is_some());
+    let resp = view.clocks.iter().find(|k| k.clock == "response").unwrap();
+    assert_eq!(resp.next_fire.as_deref(), Some("warning:1"));
+    assert_eq!(resp.next_fire_at, Some(t0() + Duration::hours(24)));
+}

@@ -68,6 +68,14 @@ pub(crate) fn err(e: sqlx::Error) -> StoreError {
         {
             StoreError::Unavailable(e.to_string())
         }
+        // A CHECK constraint (the publication gate) or a trigger (the append-only audit log).
+        sqlx::Error::Database(d)
+            if d.message().contains("CHECK constraint failed")
+                || d.message().contains("append-only")
+                || matches!(d.code().as_deref(), Some("23514" | "P0001")) =>
+        {
+            StoreError::Refused(d.message().to_owned())
+        }
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
         _ => StoreError::Other(e.to_string()),
     }
@@ -818,4 +826,5 @@ mod tests {
         }
     }
 }
+mod cases;
 mod events;

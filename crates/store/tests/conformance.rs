@@ -11,6 +11,11 @@ use std::pin::Pin;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sqlx::Row;
+use yuqing_cases::case::{
+    Actor, CaseKind, CaseState, Publication, PublicationKind, ReviewResult, ReviewSignOff, Role, Transition,
+};
+use yuqing_cases::{Case as DomainCase, PublicationPolicy};
+use yuqing_core::cases::{AuditEntry, CaseFilter, CaseMeta, CaseStore, ClockOp, NewClock, verify_chain};
 use yuqing_core::events::{
     AlertRow, DeliveryOutcome, EventBatch, EventFilter, EventRow, EventStore, LevelChange, ManualInfo,
     NewDelivery, SilenceMatch, SilenceRow,
@@ -716,7 +721,257 @@ const CASES: &[(&str, Case)] = &[
     ("events_alerts_and_the_outbox", events_alerts_and_the_outbox),
     ("deliveries_are_claimed_once_and_recorded", deliveries_are_claimed_once_and_recorded),
     ("silences_and_telegram_links", silences_and_telegram_links),
+    ("cases_clocks_and_firings", cases_clocks_and_firings),
+    ("the_review_gate_and_the_audit_chain", the_review_gate_and_the_audit_chain),
 ];
+
+fn bj(t: DateTime<Utc>) -> DateTime<chrono::FixedOffset> {
+    t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+}
+
+fn new_clock(name: &str, start: DateTime<Utc>, hours: i64) -> NewClock {
+    let due = start + Duration::hours(hours);
+    NewClock {
+        clock: name.into(),
+        name: name.into(),
+        limit_text: format!("{hours} h"),
+        started_at: start,
+        due_at: due,
+        warnings: vec![start + Duration::minutes(hours * 30), start + Duration::minutes(hours * 48)],
+        escalate: true,
+        count: true,
+    }
+}
+
+fn entry(action: &str, detail: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        at: t0(),
+        actor: "user:1 王芳 (press_officer)".into(),
+        action: action.into(),
+        case_id: None,
+        detail,
+    }
+}
+
+async fn manual_event(s: &SqlStore) -> i64 {
+    let info = ManualInfo {
+        kind: "phone".into(),
+        source: "12345".into(),
+        text: "电话反映".into(),
+        opened_by: "desk".into(),
+    };
+    s.open_manual_event("电话反映停暖", &info, &["住房和城乡建设局".into()], Some(WarningLevel::Orange), t0())
+        .await
+        .unwrap()
+}
+
+fn cases_clocks_and_firings(s: SqlStore, _: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let event = manual_event(&s).await;
+        let mut case = DomainCase::open(0, CaseKind::Response, "housing", "停暖回应", bj(t0()));
+        case.event_id = Some(event);
+        let meta =
+            CaseMeta { level: Some(WarningLevel::Orange), opened_by: "user:1".into(), ..CaseMeta::default() };
+        let clocks = [new_clock("ack", t0(), 1), new_clock("response", t0(), 48)];
+        let id = s
+            .open_case(&case, &meta, &clocks, &[entry("case.open", serde_json::json!({}))], t0())
+            .await
+            .unwrap();
+        let view = s.case(id).await.unwrap().unwrap();
+        assert_eq!(view.stored.case.id, id);
+        assert_eq!(view.stored.version, 1);
+        assert_eq!(view.clocks.len(), 2);
+        assert_eq!(view.clocks[0].next_fire.as_deref(), Some("warning:1"));
+
+        // Nothing is due before the first warning; at the ack deadline, both ack warnings and
+        // the breach are due one after another.
+        assert!(s.due_firings(t0() + Duration::minutes(29), 10).await.unwrap().is_empty());
+        let due = s.due_firings(t0() + Duration::minutes(30), 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].clock.clock.as_str(), due[0].firing.as_str()), ("ack", "warning:1"));
+        assert_eq!(due[0].lead_department, "housing");
+        assert_eq!(due[0].event_id, Some(event));
+        let a = entry("clock.warning", serde_json::json!({"clock": "ack"}));
+        let d = NewDelivery {
+            event_id: event,
+            receiver: "housing".into(),
+            idempotency_key: "yq-c1-ack-warning1".into(),
+            kind: NoticeKind::Reminder,
+            official: Some("li".into()),
+            channel: "log".into(),
+            to: None,
+            message: "{}".into(),
+            not_before: t0(),
+        };
+        // Two tickers race for the same firing: exactly one wins, one delivery is queued.
+        let (x, y) = tokio::join!(
+            s.fire(&due[0], "w1", &a, std::slice::from_ref(&d), t0() + Duration::minutes(30)),
+            s.fire(&due[0], "w2", &a, std::slice::from_ref(&d), t0() + Duration::minutes(30)),
+        );
+        assert_eq!(u8::from(x.unwrap()) + u8::from(y.unwrap()), 1);
+        // A ticker restarted with the stale row fires nothing again.
+        assert!(!s.fire(&due[0], "w3", &a, &[], t0() + Duration::minutes(31)).await.unwrap());
+        let queued = s.list_deliveries(false, 10).await.unwrap();
+        assert_eq!(queued.iter().filter(|q| q.idempotency_key == "yq-c1-ack-warning1").count(), 1);
+        // The rest of the ack clock: warning 2, then the breach; then nothing.
+        let mut fired = vec![];
+        for _ in 0..4 {
+            let due = s.due_firings(t0() + Duration::hours(2), 10).await.unwrap();
+            let Some(f) = due.into_iter().find(|f| f.clock.clock == "ack") else { break };
+            assert!(s.fire(&f, "w1", &a, &[], t0() + Duration::hours(2)).await.unwrap());
+            fired.push(f.firing);
+        }
+        assert_eq!(fired, ["warning:2", "breach"]);
+        let view = s.case(id).await.unwrap().unwrap();
+        let ack = view.clocks.iter().find(|k| k.clock == "ack").unwrap();
+        assert!(ack.breached_at.is_some() && ack.next_fire.is_none());
+
+        // Overdue and department filters.
+        let overdue = s
+            .list_cases(&CaseFilter { overdue_at: Some(t0() + Duration::hours(2)), ..CaseFilter::default() })
+            .await
+            .unwrap();
+        assert_eq!(overdue.len(), 1);
+        let none = s
+            .list_cases(&CaseFilter { department: Some("education".into()), ..CaseFilter::default() })
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+
+        // Acknowledge: the ack clock stops; a stale version is a conflict.
+        let mut stored = view.stored.clone();
+        stored.case.apply(Transition::Acknowledge, &Actor::System, bj(t0())).unwrap_err();
+        let officer = Actor::User { id: 1, name: "王芳".into(), role: Role::PressOfficer };
+        stored.case.apply(Transition::Acknowledge, &officer, bj(t0() + Duration::hours(2))).unwrap();
+        stored.acked_at = Some(t0() + Duration::hours(2));
+        let stop = ClockOp::Stop {
+            clock: "response".into(),
+            reason: "acknowledged".into(),
+            at: t0() + Duration::hours(2),
+        };
+        let v = s
+            .save_case(
+                &stored,
+                1,
+                None,
+                std::slice::from_ref(&stop),
+                &[entry("case.transition", serde_json::json!({"to": "acknowledged"}))],
+                &[],
+                t0() + Duration::hours(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(v, 2);
+        let err = s.save_case(&stored, 1, None, &[], &[], &[], t0()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let view = s.case(id).await.unwrap().unwrap();
+        assert_eq!(view.stored.case.state(), CaseState::Acknowledged);
+        assert!(view.clocks.iter().all(|k| k.next_fire.is_none()));
+        assert!(s.due_firings(t0() + Duration::days(30), 10).await.unwrap().is_empty());
+    })
+}
+
+fn the_review_gate_and_the_audit_chain(s: SqlStore, url: String) -> Pin<Box<dyn Future<Output = ()>>> {
+    Box::pin(async move {
+        let event = manual_event(&s).await;
+        let mut case = DomainCase::open(0, CaseKind::Response, "housing", "停暖回应", bj(t0()));
+        case.event_id = Some(event);
+        let meta = CaseMeta { opened_by: "user:1".into(), ..CaseMeta::default() };
+        let id = s
+            .open_case(
+                &case,
+                &meta,
+                &[],
+                &[entry("case.open", serde_json::json!({"title": "停暖回应"}))],
+                t0(),
+            )
+            .await
+            .unwrap();
+        // Straight into the table: a published case without review and check is refused.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let raw =
+            sqlx::query("UPDATE cases SET state = 'published' WHERE id = $1").bind(id).execute(&pool).await;
+        let e = raw.unwrap_err().to_string();
+        assert!(e.contains("cases_review_gate") || e.contains("CHECK constraint failed"), "{e}");
+
+        // Through the domain: a case published with both proofs, saved without the check's
+        // revision, is refused by the store too.
+        let officer = Actor::User { id: 1, name: "王芳".into(), role: Role::PressOfficer };
+        let reviewer = Actor::User { id: 2, name: "李审".into(), role: Role::Reviewer };
+        let mut stored = s.case(id).await.unwrap().unwrap().stored;
+        let c = &mut stored.case;
+        let at = |m: i64| bj(t0() + Duration::minutes(m));
+        c.apply(Transition::Acknowledge, &officer, at(1)).unwrap();
+        c.apply(Transition::Assess, &officer, at(2)).unwrap();
+        let text = "经核查，供热管网已于今日抢修完毕，全部恢复供暖。";
+        c.apply(Transition::Draft { text: text.into() }, &officer, at(3)).unwrap();
+        c.apply(Transition::Submit, &officer, at(4)).unwrap();
+        let sign = ReviewSignOff::new("李审", "《保密审查办法》", ReviewResult::Approved, at(5)).unwrap();
+        c.apply(Transition::Review(sign), &reviewer, at(5)).unwrap();
+        let policy =
+            PublicationPolicy::parse("publication.toml", include_str!("../../../config/publication.toml"))
+                .unwrap();
+        let check = policy.check(text).unwrap();
+        let publication =
+            Publication::new(PublicationKind::Response, "https://www.xinyuan.gov.cn/info/1.html", at(6))
+                .unwrap();
+        c.apply(Transition::Publish { check, publication }, &officer, at(6)).unwrap();
+        assert_eq!(c.state(), CaseState::Published);
+        let revision = c.draft().unwrap().revision();
+        let err = s.save_case(&stored, 1, None, &[], &[], &[], t0()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err}");
+        let err = s.save_case(&stored, 1, Some(revision + 1), &[], &[], &[], t0()).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err}");
+        s.save_case(
+            &stored,
+            1,
+            Some(revision),
+            &[],
+            &[entry("case.publish", serde_json::json!({"revision": revision}))],
+            &[],
+            t0(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.case(id).await.unwrap().unwrap().stored.case.state(), CaseState::Published);
+
+        // The audit chain: intact, append-only, and a tampered row is found.
+        s.append_audit(&[entry("manual.note", serde_json::json!({"text": "领导批示：尽快回应"}))])
+            .await
+            .unwrap();
+        let rows = s.audit_rows(0, 100).await.unwrap();
+        // The refused saves wrote nothing: open, publish, the note.
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].prev_hash, yuqing_core::cases::AUDIT_GENESIS);
+        assert!(rows.iter().take(2).all(|r| r.case_id == Some(id)) && rows[2].case_id.is_none());
+        assert_eq!(rows[1].action, "case.publish");
+        assert_eq!(verify_chain(&rows), Ok(3));
+        let upd = sqlx::query("UPDATE audit_log SET detail = '{}' WHERE seq = $1")
+            .bind(rows[1].seq)
+            .execute(&pool)
+            .await;
+        assert!(upd.unwrap_err().to_string().contains("append-only"));
+        let del = sqlx::query("DELETE FROM audit_log WHERE seq = $1").bind(rows[1].seq).execute(&pool).await;
+        assert!(del.unwrap_err().to_string().contains("append-only"));
+        // Someone with the database owner's rights switches the guard off and edits a row.
+        let disable = if url.starts_with("sqlite") {
+            "DROP TRIGGER audit_log_no_update"
+        } else {
+            "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update"
+        };
+        sqlx::query(disable).execute(&pool).await.unwrap();
+        sqlx::query("UPDATE audit_log SET detail = '{\"title\":\"改过\"}' WHERE seq = $1")
+            .bind(rows[0].seq)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = s.audit_rows(0, 100).await.unwrap();
+        let broken = verify_chain(&rows).unwrap_err();
+        assert_eq!(broken.seq, rows[0].seq);
+        pool.close().await;
+    })
+}
 
 /// A fresh PostgreSQL database for one case; dropped afterwards.
 async fn fresh_pg(admin: &str, case: &str) -> Result<(String, String), String> {
