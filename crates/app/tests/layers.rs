@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("analysis", 1),
     ("routing", 1),
     ("events", 1),
+    ("cases", 1),
     ("core", 2),
     ("sources", 3),
     ("store", 3),
