@@ -337,7 +337,7 @@ pub struct Db {
 }
 
 impl Db {
-    fn run<T>(&self, f: impl AsyncFnOnce(SqlStore) -> Result<T>) -> Result<T> {
+    pub(crate) fn run<T>(&self, f: impl AsyncFnOnce(SqlStore) -> Result<T>) -> Result<T> {
         let url = crate::run::database_url(self.database.as_deref(), self.data.as_deref())?;
         let rt =
             tokio::runtime::Builder::new_current_thread().enable_all().build().context("async runtime")?;

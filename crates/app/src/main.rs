@@ -6,6 +6,7 @@
 
 mod alerts;
 mod analyze;
+mod case_cli;
 mod cases_cmd;
 mod collect;
 mod demo;
@@ -110,6 +111,19 @@ enum Command {
     /// Officials: Telegram link codes.
     #[command(subcommand)]
     Official(alerts::OfficialCommand),
+    /// Cases (an event to answer, owned by a lead department) with their clocks:
+    /// `--department`, `--overdue`, `--all`.
+    Cases(case_cli::CasesArgs),
+    /// One case: `show`, `open`, and the steps of its workflow (ack, assess, draft, submit,
+    /// review, publish, close, dismiss, merge, reopen, grade).
+    #[command(subcommand)]
+    Case(case_cli::CaseCommand),
+    /// The audit log: `verify` checks its hash chain.
+    #[command(subcommand)]
+    Audit(case_cli::AuditCommand),
+    /// Reports: `performance --month YYYY-MM` (考核).
+    #[command(subcommand)]
+    Report(case_cli::ReportCommand),
     /// The official working-day calendar (holidays and 调休) and deadline arithmetic.
     #[command(subcommand)]
     Calendar(cases_cmd::CalendarCommand),
@@ -209,6 +223,10 @@ fn main() -> ExitCode {
         Command::Silence(c) => alerts::silence(&c),
         Command::Deliveries(a) => alerts::deliveries(&a),
         Command::Official(c) => alerts::official(&res, &c),
+        Command::Cases(a) => case_cli::cases(&a),
+        Command::Case(c) => case_cli::case(&res, config_dir.as_deref(), &c),
+        Command::Audit(c) => case_cli::audit(&c),
+        Command::Report(c) => case_cli::report(&c),
         Command::Extract(_)
         | Command::Crawl(_)
         | Command::Backup(_)

@@ -18,6 +18,7 @@ use yuqing_core::store::Store;
 use yuqing_events::SourceTier;
 use yuqing_pipeline::alerting::Alerting;
 use yuqing_pipeline::deliver::{DeliverSettings, Deliverer};
+use yuqing_pipeline::ticker::Ticker;
 use yuqing_pipeline::{Pipeline, Reschedule, Settings as PipelineSettings};
 use yuqing_search::{SearchIndex, SearchQuery};
 use yuqing_sources::fetch::Politeness;
@@ -253,12 +254,20 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         alert_cfg.router.clone(),
         alert_cfg.directory.clone(),
         alert_cfg.policy.clone(),
-        alert_cfg.settings(&svc.worker, tiers, public_url),
+        alert_cfg.settings(&svc.worker, tiers, public_url.clone()),
     ));
     let deliverer = Arc::new(Deliverer::new(
         store.clone(),
         Arc::new(AppNotifier { channels }),
         DeliverSettings { worker: svc.worker.clone(), ..DeliverSettings::default() },
+    ));
+    // Case clocks: reminders and breach escalations from the database, claimed once.
+    let ticker = Arc::new(Ticker::new(
+        store.clone(),
+        alert_cfg.router.clone(),
+        alert_cfg.directory.clone(),
+        svc.worker.clone(),
+        public_url,
     ));
     if svc.once {
         let r = pipeline.round(Utc::now()).await?;
@@ -269,6 +278,10 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
             if !s.leader || s.posts == 0 {
                 break;
             }
+        }
+        let t = ticker.step(Utc::now()).await?;
+        if t.fired > 0 {
+            eprintln!("run: {} clock firings ({} notifications queued)", t.fired, t.deliveries);
         }
         let d = deliverer.step(Utc::now()).await?;
         if d.claimed > 0 {
@@ -333,6 +346,8 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         loops.push(tokio::spawn(async move { a.run(stop).await }));
         let (d, stop) = (deliverer.clone(), shutdown.clone());
         loops.push(tokio::spawn(async move { d.run(stop).await }));
+        let (t, stop) = (ticker.clone(), shutdown.clone());
+        loops.push(tokio::spawn(async move { t.run(std::time::Duration::from_secs(5), Utc::now, stop).await }));
         if let Some(inbox) = inbox {
             let cfg = Arc::new(alert_cfg);
             loops.push(tokio::spawn(crate::alerts::telegram_loop(

@@ -372,3 +372,74 @@ impl ClockTemplates {
         self.clocks.iter().filter(move |c| c.start == start && c.applies.matches(kind, grade))
     }
 }
+
+/// The moments clocks can start from, as known for a case.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Starts {
+    pub case_opened: Option<DateTime<FixedOffset>>,
+    pub first_detected: Option<DateTime<FixedOffset>>,
+    pub incident_time: Option<DateTime<FixedOffset>>,
+    pub document_published: Option<DateTime<FixedOffset>>,
+}
+
+impl Starts {
+    pub fn of(&self, e: StartEvent) -> Option<DateTime<FixedOffset>> {
+        match e {
+            StartEvent::CaseOpened => self.case_opened,
+            StartEvent::FirstDetected => self.first_detected,
+            StartEvent::IncidentTime => self.incident_time,
+            StartEvent::DocumentPublished => self.document_published,
+        }
+    }
+}
+
+/// A clock to start: the template and its computed deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedClock {
+    pub id: String,
+    pub name: String,
+    pub limit: String,
+    pub started_at: DateTime<FixedOffset>,
+    pub deadline: Deadline,
+    pub escalate: bool,
+    pub count: bool,
+}
+
+impl ClockTemplates {
+    /// The clocks a case of `kind` (with its 突发事件等级, if set) starts from the moments given in
+    /// `starts`, limited to the start events in `only` (all when empty). A clock whose start is
+    /// unknown does not start.
+    pub fn plan(
+        &self,
+        cal: &Calendar,
+        kind: &str,
+        grade: Option<&str>,
+        level: Option<WarningLevel>,
+        starts: &Starts,
+        only: &[StartEvent],
+    ) -> Result<Vec<PlannedClock>, CalendarError> {
+        let mut out = Vec::new();
+        for c in &self.clocks {
+            if !(only.is_empty() || only.contains(&c.start)) || !c.applies.matches(kind, grade) {
+                continue;
+            }
+            let Some(start) = starts.of(c.start) else { continue };
+            let deadline = c.deadline(cal, &start, level, false)?;
+            out.push(PlannedClock {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                limit: c.limit(level).describe(),
+                started_at: start,
+                deadline,
+                escalate: c.breach.escalate,
+                count: c.breach.count,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The clocks `stop` stops.
+    pub fn stopped_by<'a>(&'a self, stop: &'a StopEvent) -> impl Iterator<Item = &'a ClockSpec> + 'a {
+        self.clocks.iter().filter(move |c| c.stopped_by(stop))
+    }
+}
