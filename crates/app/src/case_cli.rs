@@ -113,6 +113,39 @@ pub enum CaseCommand {
     /// Set the 突发事件等级 and the official incident time (starts the 5 h / 24 h clocks for
     /// 重大 and 特别重大).
     Grade(GradeArgs),
+    /// One pass of the clock ticker now (or `--at`): fires what is due, prints what it did and
+    /// how long it took. The service runs the same pass every 5 s.
+    Tick(TickArgs),
+    /// Benchmarks: open N synthetic cases, each with a clock whose warnings and breach fall in
+    /// `[now + start_in, now + start_in + spread]` (see benches/ticker_bench.py).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TickArgs {
+    #[arg(long)]
+    at: Option<String>,
+    #[arg(long, default_value = "cli")]
+    worker: String,
+    #[command(flatten)]
+    db: Db,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    #[arg(long)]
+    cases: u32,
+    /// Seconds from now to the first clock's start of warnings.
+    #[arg(long, default_value_t = 30)]
+    start_in: i64,
+    /// Seconds over which the clocks' firings are spread.
+    #[arg(long, default_value_t = 300)]
+    spread: i64,
+    /// The lead department of every case.
+    #[arg(long, default_value = "住房和城乡建设局")]
+    department: String,
+    #[command(flatten)]
+    db: Db,
 }
 
 #[derive(Debug, Args)]
@@ -615,7 +648,89 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
             .await
         }),
         CaseCommand::Grade(a) => grade(&p, a),
+        CaseCommand::Tick(a) => tick(res, a),
+        CaseCommand::Synth(a) => synth(a),
     }
+}
+
+fn tick(res: &Resources, a: &TickArgs) -> Result<ExitCode> {
+    let (cfg, _channels) = crate::alerts::AlertingConfig::load(res)?;
+    let at = a.at.as_deref().map(parse_moment).transpose()?.map(utc).unwrap_or_else(Utc::now);
+    a.db.run(async |store| {
+        let ticker = yuqing_pipeline::ticker::Ticker::new(
+            std::sync::Arc::new(store),
+            cfg.router.clone(),
+            cfg.directory.clone(),
+            a.worker.clone(),
+            None,
+        );
+        let t = std::time::Instant::now();
+        let r = ticker.step(at).await?;
+        out!(
+            "tick at {}: {} fired, {} already fired elsewhere, {} notifications queued, {:.1} ms",
+            fmt(at),
+            r.fired,
+            r.skipped,
+            r.deliveries,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn synth(a: &SynthArgs) -> Result<ExitCode> {
+    a.db.run(async |store| {
+        let now = Utc::now();
+        let info = ManualInfo {
+            kind: "synthetic".into(),
+            source: "bench".into(),
+            text: "bench".into(),
+            opened_by: "bench".into(),
+        };
+        let event = store
+            .open_manual_event("合成案件", &info, std::slice::from_ref(&a.department), None, now)
+            .await?;
+        let t = std::time::Instant::now();
+        for i in 0..a.cases {
+            // Spread evenly: the breach of case i at start_in + spread * i / n; warnings at 50 %
+            // and 80 % of a period that starts a minute before the window.
+            let due = now
+                + Duration::seconds(a.start_in)
+                + Duration::milliseconds(a.spread * 1000 * i64::from(i) / i64::from(a.cases.max(1)));
+            let started = now + Duration::seconds(a.start_in) - Duration::seconds(60);
+            let span = due - started;
+            let w = |f: f64| started + Duration::milliseconds((span.num_milliseconds() as f64 * f) as i64);
+            let mut case = Case::open(
+                0,
+                CaseKind::Response,
+                a.department.clone(),
+                format!("合成案件 {i}"),
+                started.with_timezone(&beijing()),
+            );
+            case.event_id = Some(event);
+            let clock = NewClock {
+                clock: "response".into(),
+                name: "回应".into(),
+                limit_text: "synthetic".into(),
+                started_at: started,
+                due_at: due,
+                warnings: vec![w(0.5), w(0.8)].into_iter().filter(|x| *x < due).collect(),
+                escalate: true,
+                count: true,
+            };
+            let meta = CaseMeta { opened_by: "bench".into(), ..CaseMeta::default() };
+            let audit = AuditEntry {
+                at: now,
+                actor: "bench".into(),
+                action: "case.open".into(),
+                case_id: None,
+                detail: serde_json::json!({"synthetic": i}),
+            };
+            store.open_case(&case, &meta, &[clock], &[audit], now).await?;
+        }
+        out!("{} synthetic cases opened in {:.1} s", a.cases, t.elapsed().as_secs_f64());
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn all_stops(p: &Policy, reason: &str, at: DateTime<Utc>) -> Vec<ClockOp> {

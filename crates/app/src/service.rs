@@ -347,7 +347,9 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         let (d, stop) = (deliverer.clone(), shutdown.clone());
         loops.push(tokio::spawn(async move { d.run(stop).await }));
         let (t, stop) = (ticker.clone(), shutdown.clone());
-        loops.push(tokio::spawn(async move { t.run(std::time::Duration::from_secs(5), Utc::now, stop).await }));
+        loops.push(tokio::spawn(
+            async move { t.run(std::time::Duration::from_secs(5), Utc::now, stop).await },
+        ));
         if let Some(inbox) = inbox {
             let cfg = Arc::new(alert_cfg);
             loops.push(tokio::spawn(crate::alerts::telegram_loop(

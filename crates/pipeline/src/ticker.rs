@@ -110,7 +110,9 @@ impl<S: CaseStore> Ticker<S> {
                     report.skipped += 1;
                 }
             }
-            if (due.len() as u32) < PAGE || report == before {
+            // Another round: a clock that fired moves on to its next firing, which may be due too
+            // (after downtime). Stop when a round changed nothing.
+            if report == before {
                 break;
             }
         }

@@ -490,8 +490,10 @@ async fn clock_reminders_and_breach_escalation_fire_once_across_a_restart() {
     let (a, b) = tokio::join!(t2.step(later), t3.step(later));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.fired + b.fired, 2, "{a:?} {b:?}");
+
     // Nothing more is due until the response clock's first warning at 24 h.
     assert_eq!(ticker("t4").step(later).await.unwrap().fired, 0);
+
     let q = s.queued().await;
     // The breach went to the head and the county leadership; each message once.
     assert_eq!(q.get(&("leader".into(), "reminder".into())), Some(&1), "{q:?}");
@@ -509,4 +511,12 @@ async fn clock_reminders_and_breach_escalation_fire_once_across_a_restart() {
     let resp = view.clocks.iter().find(|k| k.clock == "response").unwrap();
     assert_eq!(resp.next_fire.as_deref(), Some("warning:1"));
     assert_eq!(resp.next_fire_at, Some(t0() + Duration::hours(24)));
+
+    // After two days of downtime one pass catches up: the response clock's two warnings and its
+    // breach, each once.
+    let r = ticker("t5").step(t0() + Duration::hours(49)).await.unwrap();
+    assert_eq!(r.fired, 3, "{r:?}");
+    assert_eq!(ticker("t6").step(t0() + Duration::hours(50)).await.unwrap().fired, 0);
+    let audit = s.store.audit_rows(0, 100).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.action.starts_with("clock.")).count(), 6);
 }
