@@ -16,6 +16,7 @@ CREATE TABLE cases (
     detected_at        BIGINT,
     document_at        BIGINT,
     document_url       TEXT,
+    document_post      BIGINT REFERENCES posts (id),
     superior_due_at    BIGINT,
     opened_at          BIGINT NOT NULL,
     opened_by          TEXT NOT NULL,
@@ -38,6 +39,8 @@ CREATE TABLE cases (
 );
 CREATE INDEX cases_state ON cases (state, lead_department);
 CREATE INDEX cases_event ON cases (event_id);
+-- The policy-interpretation tracker opens one case per policy document, whichever process sees it.
+CREATE UNIQUE INDEX cases_document_post ON cases (document_post) WHERE document_post IS NOT NULL;
 
 CREATE TABLE case_clocks (
     id            BIGSERIAL PRIMARY KEY,

@@ -351,21 +351,8 @@ fn actor_text(a: &Actor) -> String {
     a.to_string()
 }
 
-fn new_clocks(p: &Policy, planned: Vec<yuqing_cases::clock::PlannedClock>) -> Vec<NewClock> {
-    let _ = p;
-    planned
-        .into_iter()
-        .map(|c| NewClock {
-            clock: c.id,
-            name: c.name,
-            limit_text: c.limit,
-            started_at: utc(c.started_at),
-            due_at: utc(c.deadline.due),
-            warnings: c.deadline.warnings.into_iter().map(utc).collect(),
-            escalate: c.escalate,
-            count: c.count,
-        })
-        .collect()
+fn new_clocks(planned: Vec<yuqing_cases::clock::PlannedClock>) -> Vec<NewClock> {
+    planned.into_iter().map(NewClock::from).collect()
 }
 
 /// The clocks `stop` stops: the templates', and the superior's deadline (上级交办) on any
@@ -779,7 +766,7 @@ fn open(p: &Policy, a: &OpenArgs) -> Result<ExitCode> {
             incident_time: None,
             document_published: document_at,
         };
-        let mut clocks = new_clocks(p, p.clocks.plan(&p.calendar, kind.as_str(), None, level, &starts, &[])?);
+        let mut clocks = new_clocks(p.clocks.plan(&p.calendar, kind.as_str(), None, level, &starts, &[])?);
         if let Some(d) = due {
             // 上级交办: the superior's deadline is a clock of its own.
             clocks.push(NewClock {
@@ -804,6 +791,7 @@ fn open(p: &Policy, a: &OpenArgs) -> Result<ExitCode> {
             detected_at: detected,
             document_at: document_at.map(utc),
             document_url: a.document_url.clone(),
+            document_post: None,
             superior_due_at: due.map(utc),
             opened_by: actor_text(&actor),
         };
@@ -852,7 +840,7 @@ fn grade(p: &Policy, a: &GradeArgs) -> Result<ExitCode> {
             &starts,
             &[yuqing_cases::clock::StartEvent::IncidentTime],
         )?;
-        let ops: Vec<ClockOp> = new_clocks(p, planned).into_iter().map(ClockOp::Start).collect();
+        let ops: Vec<ClockOp> = new_clocks(planned).into_iter().map(ClockOp::Start).collect();
         let now = Utc::now();
         let audit = AuditEntry {
             at: now,

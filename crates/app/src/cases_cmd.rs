@@ -49,12 +49,19 @@ pub struct DeadlineArgs {
     dir: CalendarDir,
 }
 
-/// Loads the calendar: `--calendar-dir`, else `<config>/calendar`, else `./config/calendar`, else
-/// the embedded copy.
+/// Loads the calendar: `--calendar-dir` (which must exist), else `<config>/calendar`, else
+/// `./config/calendar`, else the copy built into the binary (a configuration folder without a
+/// `calendar/` gets the built-in years, with a warning).
 pub fn load_calendar(config_dir: Option<&Path>, calendar_dir: Option<&Path>) -> Result<Calendar> {
     let dir = match (calendar_dir, config_dir) {
         (Some(d), _) => Some(d.to_path_buf()),
-        (None, Some(c)) => Some(c.join("calendar")),
+        (None, Some(c)) => {
+            let d = c.join("calendar");
+            if !d.is_dir() {
+                tracing::warn!(folder = %c.display(), "no calendar/ in the configuration folder: using the built-in calendar");
+            }
+            Some(d).filter(|d| d.is_dir())
+        }
         (None, None) => Some(PathBuf::from("config/calendar")).filter(|p| p.is_dir()),
     };
     let Some(dir) = dir else {

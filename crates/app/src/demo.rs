@@ -215,6 +215,7 @@ pub fn demo(res: &Resources, a: &DemoArgs) -> Result<ExitCode> {
         });
         let listening = Arc::new(tokio::sync::Notify::new());
         let svc = Service {
+            config_dir: None,
             url: format!("sqlite://{}", a.data.join("yuqing.db").display()),
             data: a.data.clone(),
             source_files: vec![("demo/sources.toml".to_owned(), expand(&sources, &base, Utc::now()))],

@@ -66,6 +66,7 @@ pub fn run(res: &Resources, config_dir: Option<&Path>, a: &RunArgs) -> Result<Ex
     let s = crate::settings::get();
     let data = s.data_dir(a.data.as_deref());
     let svc = Service {
+        config_dir: config_dir.map(Path::to_path_buf),
         url: s.database_url(a.database.as_deref(), &data)?,
         data,
         source_files: source_files(res, config_dir)?,

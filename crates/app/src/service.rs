@@ -18,6 +18,7 @@ use yuqing_core::store::Store;
 use yuqing_events::SourceTier;
 use yuqing_pipeline::alerting::Alerting;
 use yuqing_pipeline::deliver::{DeliverSettings, Deliverer};
+use yuqing_pipeline::interpretation::InterpretationTracker;
 use yuqing_pipeline::ticker::Ticker;
 use yuqing_pipeline::{Pipeline, Reschedule, Settings as PipelineSettings};
 use yuqing_search::{SearchIndex, SearchQuery};
@@ -33,6 +34,9 @@ use crate::resources::Resources;
 /// What one service process does.
 #[derive(Debug, Clone)]
 pub struct Service {
+    /// The county configuration folder given (its `calendar/` holds the working-day calendar);
+    /// none: ./config, else the embedded copy.
+    pub config_dir: Option<PathBuf>,
     pub url: String,
     pub data: PathBuf,
     /// Sources files as `(name, text)`.
@@ -269,6 +273,19 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         svc.worker.clone(),
         public_url,
     ));
+    // The policy-interpretation tracker: a 政策解读 case per new policy document.
+    let tracker = {
+        let calendar = crate::cases_cmd::load_calendar(svc.config_dir.as_deref(), None)?;
+        let clocks_toml = res
+            .config
+            .files
+            .iter()
+            .find(|(p, _)| p == "clocks.toml")
+            .map(|(_, t)| t.as_str())
+            .with_context(|| format!("clocks.toml is missing from {}", res.config.origin))?;
+        let clocks = yuqing_cases::ClockTemplates::parse("clocks.toml", clocks_toml)?;
+        Arc::new(InterpretationTracker::new(store.clone(), calendar, clocks, "县人民政府办公室"))
+    };
     if svc.once {
         let r = pipeline.round(Utc::now()).await?;
         crate::search_cmd::catch_up(store.as_ref(), &index).await?;
@@ -278,6 +295,10 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
             if !s.leader || s.posts == 0 {
                 break;
             }
+        }
+        let opened = tracker.step(Utc::now()).await?;
+        if opened > 0 {
+            eprintln!("run: {opened} 政策解读 cases opened for new policy documents");
         }
         let t = ticker.step(Utc::now()).await?;
         if t.fired > 0 {

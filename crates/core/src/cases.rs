@@ -27,6 +27,8 @@ pub struct CaseMeta {
     /// The policy document's publication (政策解读).
     pub document_at: Option<DateTime<Utc>>,
     pub document_url: Option<String>,
+    /// The stored post of the policy document (the interpretation tracker's cases).
+    pub document_post: Option<i64>,
     /// The deadline a superior set (上级交办).
     pub superior_due_at: Option<DateTime<Utc>>,
     pub opened_by: String,
@@ -60,6 +62,21 @@ pub struct NewClock {
     pub warnings: Vec<DateTime<Utc>>,
     pub escalate: bool,
     pub count: bool,
+}
+
+impl From<yuqing_cases::clock::PlannedClock> for NewClock {
+    fn from(c: yuqing_cases::clock::PlannedClock) -> Self {
+        NewClock {
+            clock: c.id,
+            name: c.name,
+            limit_text: c.limit,
+            started_at: c.started_at.with_timezone(&Utc),
+            due_at: c.deadline.due.with_timezone(&Utc),
+            warnings: c.deadline.warnings.into_iter().map(|w| w.with_timezone(&Utc)).collect(),
+            escalate: c.escalate,
+            count: c.count,
+        }
+    }
 }
 
 /// A stored clock.
@@ -226,7 +243,27 @@ pub struct CaseView {
 /// What the performance report reads: every case opened in a period with its clocks.
 pub type PerformanceRows = Vec<CaseView>;
 
+/// A policy document (a post from a policy-documents source) that has no 政策解读 case yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyDocument {
+    pub post_id: i64,
+    pub title: String,
+    pub url: Option<String>,
+    /// Its publication time (else when it was fetched).
+    pub published_at: DateTime<Utc>,
+    /// The event the post was placed in.
+    pub event_id: i64,
+    /// The departments its analysis assigned, in order (the first drafts the interpretation).
+    pub departments: Vec<String>,
+}
+
 pub trait CaseStore: Send + Sync {
+    /// Policy documents placed in an event and without a case, oldest first.
+    fn untracked_policy_documents(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PolicyDocument>, StoreError>> + Send;
+
     /// Inserts a case (its `id` is assigned here), starts its clocks and appends the audit
     /// entries (their `case_id` is set to the new id). Returns the id.
     fn open_case(

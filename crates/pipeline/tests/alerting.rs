@@ -520,3 +520,54 @@ async fn clock_reminders_and_breach_escalation_fire_once_across_a_restart() {
     let audit = s.store.audit_rows(0, 100).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.action.starts_with("clock.")).count(), 6);
 }
+
+/// A new policy document opens one 政策解读 case with its 3-working-day clock from the document's
+/// publication, once, whichever tracker sees it first.
+#[tokio::test]
+async fn a_policy_document_opens_an_interpretation_case_with_its_clock() {
+    use yuqing_core::cases::CaseStore;
+    use yuqing_pipeline::interpretation::InterpretationTracker;
+
+    let s = setup().await;
+    let mut doc = item(
+        "doc1",
+        "gov",
+        "新源县人民政府关于印发《新源县城镇老旧小区改造实施方案》的通知",
+        "各乡镇人民政府，县直各部门：现将《新源县城镇老旧小区改造实施方案》印发给你们，请认真贯彻执行。住房和城乡建设局牵头，负责小区供热、供水管网改造。",
+        t0(),
+    );
+    doc.policy_document = true;
+    s.ingest(vec![doc], t0()).await;
+    s.alerting("w1").step(t0()).await.unwrap();
+    let dir = config_dir().join("calendar");
+    let files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    let calendar =
+        yuqing_cases::Calendar::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
+    let clocks = yuqing_cases::ClockTemplates::parse(
+        "clocks.toml",
+        &std::fs::read_to_string(config_dir().join("clocks.toml")).unwrap(),
+    )
+    .unwrap();
+    let tracker = |c: &yuqing_cases::Calendar| {
+        InterpretationTracker::new(s.store.clone(), c.clone(), clocks.clone(), "县人民政府办公室")
+    };
+    let (a, b) = (tracker(&calendar), tracker(&calendar));
+    let (x, y) = tokio::join!(a.step(t0()), b.step(t0()));
+    assert_eq!(x.unwrap() + y.unwrap(), 1);
+    assert_eq!(tracker(&calendar).step(t0()).await.unwrap(), 0);
+    let case = s.store.case(1).await.unwrap().unwrap();
+    assert_eq!(case.stored.case.kind, yuqing_cases::CaseKind::PolicyInterpretation);
+    assert!(case.stored.case.title.contains("老旧小区改造"));
+    assert_eq!(case.stored.case.lead_department, "住房和城乡建设局");
+    let clock = case.clocks.iter().find(|k| k.clock == "interpretation").unwrap();
+    // Wed 2026-11-25 10:30 + 3 working days: Thu, Fri, Mon → Mon 30 Nov, 24:00.
+    assert_eq!(
+        clock.due_at,
+        chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap().with_timezone(&Utc)
+    );
+}

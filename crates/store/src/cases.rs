@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use yuqing_cases::{Case, CaseRecord, ReviewResult};
 use yuqing_core::cases::{
     AUDIT_GENESIS, AuditEntry, AuditRow, CaseFilter, CaseMeta, CaseStore, CaseView, ClockOp, ClockRow,
-    DueFiring, NewClock, PerformanceRows, StoredCase, audit_hash, next_firing,
+    DueFiring, NewClock, PerformanceRows, PolicyDocument, StoredCase, audit_hash, next_firing,
 };
 use yuqing_core::events::NewDelivery;
 use yuqing_core::store::StoreError;
@@ -19,7 +19,8 @@ use crate::{Backend, SqlStore, err, from_ms, ms};
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 const CASE_COLUMNS: &str = "id, record, origin, level, incident_at, detected_at, document_at, document_url, \
-     superior_due_at, opened_by, version, acked_at, published_at, closed_at, watch_until, merged_into, updated_at";
+     superior_due_at, opened_by, version, acked_at, published_at, closed_at, watch_until, merged_into, updated_at, \
+     document_post";
 
 const CLOCK_COLUMNS: &str = "k.id, k.case_id, k.clock, k.name, k.limit_text, k.started_at, k.due_at, k.warnings, \
      k.next_fire_at, k.next_fire, k.stopped_at, k.stop_reason, k.breached_at, k.extended, k.escalate, k.count_breach";
@@ -53,6 +54,7 @@ fn case_row(r: &AnyRow) -> Result<StoredCase, StoreError> {
             document_url: r.try_get(7).map_err(err)?,
             superior_due_at: opt_ms(r.try_get(8).map_err(err)?)?,
             opened_by: r.try_get(9).map_err(err)?,
+            document_post: r.try_get(17).map_err(err)?,
         },
         version: r.try_get(10).map_err(err)?,
         acked_at: opt_ms(r.try_get(11).map_err(err)?)?,
@@ -266,6 +268,42 @@ impl SqlStore {
 }
 
 impl CaseStore for SqlStore {
+    async fn untracked_policy_documents(&self, limit: u32) -> Result<Vec<PolicyDocument>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.id, p.title, p.url, COALESCE(p.published_at, p.fetched_at), ep.event_id, a.result FROM posts p \
+             JOIN event_posts ep ON ep.post_id = p.id LEFT JOIN analyses a ON a.post_id = p.id \
+             WHERE p.policy_document = 1 AND p.duplicate_of IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.document_post = p.id) ORDER BY p.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                let analysis: Option<String> = r.try_get(5).map_err(err)?;
+                let departments = analysis
+                    .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+                    .and_then(|v| {
+                        v.get("departments").and_then(|d| d.as_array()).map(|d| {
+                            d.iter()
+                                .filter_map(|x| x.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                                .collect()
+                        })
+                    })
+                    .unwrap_or_default();
+                Ok(PolicyDocument {
+                    post_id: r.try_get(0).map_err(err)?,
+                    title: r.try_get(1).map_err(err)?,
+                    url: r.try_get(2).map_err(err)?,
+                    published_at: from_ms(r.try_get(3).map_err(err)?)?,
+                    event_id: r.try_get(4).map_err(err)?,
+                    departments,
+                })
+            })
+            .collect()
+    }
+
     async fn open_case(
         &self,
         case: &Case,
@@ -279,8 +317,9 @@ impl CaseStore for SqlStore {
         let id: i64 = sqlx::query(
             "INSERT INTO cases (kind, state, title, event_id, lead_department, co_departments, origin, level, grade, \
              incident_at, detected_at, document_at, document_url, superior_due_at, opened_at, opened_by, \
-             draft_revision, approved_revision, record, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '{}', $19) RETURNING id",
+             draft_revision, approved_revision, record, updated_at, document_post) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, '{}', $19, $20) \
+             RETURNING id",
         )
         .bind(case.kind.as_str())
         .bind(case.state().as_str())
@@ -301,6 +340,7 @@ impl CaseStore for SqlStore {
         .bind(draft)
         .bind(approved)
         .bind(ms(now))
+        .bind(meta.document_post)
         .fetch_one(&mut *tx)
         .await
         .map_err(err)?
