@@ -24,6 +24,7 @@ CREATE TABLE cases (
     published_at       BIGINT,
     closed_at          BIGINT,
     watch_until        BIGINT,
+    watch_heat         DOUBLE PRECISION,
     merged_into        BIGINT,
     draft_revision     BIGINT,
     approved_revision  BIGINT,

@@ -26,6 +26,7 @@ CREATE TABLE cases (
     published_at       BIGINT,
     closed_at          BIGINT,
     watch_until        BIGINT,
+    watch_heat         REAL,
     merged_into        BIGINT,
     draft_revision     BIGINT,
     approved_revision  BIGINT,

@@ -113,12 +113,29 @@ pub enum CaseCommand {
     /// Set the 突发事件等级 and the official incident time (starts the 5 h / 24 h clocks for
     /// 重大 and 特别重大).
     Grade(GradeArgs),
+    /// Record an extension of a clock that allows one (依申请公开: +20 working days), with the
+    /// reason.
+    Extend(ExtendArgs),
     /// One pass of the clock ticker now (or `--at`): fires what is due, prints what it did and
     /// how long it took. The service runs the same pass every 5 s.
     Tick(TickArgs),
     /// Benchmarks: open N synthetic cases, each with a clock whose warnings and breach fall in
     /// `[now + start_in, now + start_in + spread]` (see benches/ticker_bench.py).
     Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    id: i64,
+    /// The clock (default: the case's clock that allows an extension).
+    #[arg(long)]
+    clock: Option<String>,
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    by: By,
+    #[command(flatten)]
+    db: Db,
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +597,11 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
             a.db.run(async |s| {
                 let v = s.case(a.id).await?.with_context(|| format!("no case {}", a.id))?;
                 let text = v.stored.case.draft().map(|d| d.text().to_owned()).unwrap_or_default();
+                // The event's heat now: a rise during the 72 h watch is a second wave.
+                let heat = match v.stored.case.event_id {
+                    Some(e) => s.event(e).await?.map(|e| f64::from(e.heat)),
+                    None => None,
+                };
                 // 先审查、后公开: the automatic check of the text, every finding listed.
                 let check = match p.publication.check(&text) {
                     Ok(c) => c,
@@ -592,6 +614,7 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
                     c.published_at = Some(now);
                     // Watched for a second wave (二次舆情) for 72 h.
                     c.watch_until = Some(now + Duration::hours(72));
+                    c.watch_heat = heat;
                     Ok(stops(
                         p,
                         &StopEvent::Publication(kind.as_str().to_owned()),
@@ -636,8 +659,47 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
         }),
         CaseCommand::Grade(a) => grade(&p, a),
         CaseCommand::Tick(a) => tick(res, a),
+        CaseCommand::Extend(a) => extend(&p, a),
         CaseCommand::Synth(a) => synth(a),
     }
+}
+
+fn extend(p: &Policy, a: &ExtendArgs) -> Result<ExitCode> {
+    let actor = a.by.actor()?;
+    if a.reason.trim().is_empty() {
+        bail!("an extension needs a reason");
+    }
+    a.db.run(async |store| {
+        let view = store.case(a.id).await?.with_context(|| format!("no case {}", a.id))?;
+        let running: Vec<_> = view.clocks.iter().filter(|k| k.stopped_at.is_none()).collect();
+        let k = match &a.clock {
+            Some(c) => running.iter().find(|k| &k.clock == c).with_context(|| format!("case {} has no running clock {c}", a.id))?,
+            None => running
+                .iter()
+                .find(|k| p.clocks.get(&k.clock).is_some_and(|t| t.extension.is_some()))
+                .with_context(|| format!("case {} has no running clock that allows an extension", a.id))?,
+        };
+        if k.extended {
+            bail!("clock {} of case {} was extended already", k.clock, a.id);
+        }
+        let spec = p.clocks.get(&k.clock).with_context(|| format!("clock {} is not in clocks.toml", k.clock))?;
+        if spec.extension.is_none() {
+            bail!("clock {} ({}) allows no extension", k.clock, k.name);
+        }
+        let d = spec.deadline(&p.calendar, &k.started_at, view.stored.meta.level, true)?;
+        let op = ClockOp::Extend { clock: k.clock.clone(), due_at: utc(d.due), warnings: d.warnings.into_iter().map(utc).collect() };
+        let now = Utc::now();
+        let audit = AuditEntry {
+            at: now,
+            actor: actor_text(&actor),
+            action: "clock.extend".into(),
+            case_id: Some(a.id),
+            detail: serde_json::json!({"clock": k.clock, "from": k.due_at.to_rfc3339(), "to": utc(d.due).to_rfc3339(), "reason": a.reason}),
+        };
+        store.save_case(&view.stored, view.stored.version, None, &[op], &[audit], &[], now).await?;
+        out!("case #{}: {} extended to {}", a.id, k.name, fmt(utc(d.due)));
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 fn tick(res: &Resources, a: &TickArgs) -> Result<ExitCode> {

@@ -178,3 +178,35 @@ fn the_incident_grade_starts_the_emergency_clocks() {
     );
     assert!(graded.contains("0 clock(s) started"), "{graded}");
 }
+
+#[test]
+fn an_information_request_is_extended_once_by_20_working_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().to_str().unwrap();
+    // Received Fri 2024-09-27 10:00: 20 working days → Wed 2024-10-30 (National Day's seven days
+    // off and its two make-up days counted by the calendar); 40 → Wed 2024-11-27.
+    let opened = ok(
+        &[
+            "case",
+            "open",
+            "--kind",
+            "依申请公开",
+            "--department",
+            "自然资源局",
+            "--title",
+            "申请公开征地补偿标准",
+            "--received-at",
+            "2024-09-27 10:00",
+        ],
+        data,
+    );
+    assert!(opened.contains("依申请公开答复") && opened.contains("due 2024-10-30 23:59"), "{opened}");
+    let out = run(&["case", "extend", "1", "--reason", ""], data);
+    assert_eq!(out.status.code(), Some(2));
+    let extended = ok(&["case", "extend", "1", "--reason", "需征求第三方意见（条例第三十三条）"], data);
+    assert!(extended.contains("extended to 2024-11-27 23:59"), "{extended}");
+    let out = run(&["case", "extend", "1", "--reason", "再次延期"], data);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("extended already"), "{}", text(&out.stderr));
+    assert!(ok(&["audit", "verify"], data).contains("chain intact"));
+}

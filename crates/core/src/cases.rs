@@ -45,6 +45,8 @@ pub struct StoredCase {
     pub closed_at: Option<DateTime<Utc>>,
     /// After publication: watched for a second wave (二次舆情) until then.
     pub watch_until: Option<DateTime<Utc>>,
+    /// The event's heat when the watch began.
+    pub watch_heat: Option<f64>,
     pub merged_into: Option<i64>,
     pub updated_at: DateTime<Utc>,
 }
@@ -258,6 +260,16 @@ pub struct PolicyDocument {
 }
 
 pub trait CaseStore: Send + Sync {
+    /// Published cases still under watch (`watch_until` after `now`) whose event's heat is now at
+    /// least `factor` × the heat when the watch began and `min_rise` above it: `(case id, heat
+    /// then, heat now)`.
+    fn second_waves(
+        &self,
+        now: DateTime<Utc>,
+        factor: f64,
+        min_rise: f64,
+    ) -> impl Future<Output = Result<Vec<(i64, f64, f64)>, StoreError>> + Send;
+
     /// Policy documents placed in an event and without a case, oldest first.
     fn untracked_policy_documents(
         &self,

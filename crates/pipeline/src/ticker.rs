@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use yuqing_cases::case::{Actor, Transition};
 use yuqing_core::cases::{AuditEntry, CaseStore, DueFiring};
 use yuqing_core::events::NewDelivery;
 use yuqing_core::notify::OutboundMessage;
@@ -28,6 +29,8 @@ pub struct TickReport {
     /// Firings found due but already claimed (by another ticker, or stopped meanwhile).
     pub skipped: u32,
     pub deliveries: u32,
+    /// Published cases reopened by a second wave (二次舆情).
+    pub reopened: u32,
 }
 
 pub struct Ticker<S> {
@@ -46,6 +49,11 @@ impl<S> std::fmt::Debug for Ticker<S> {
 
 /// The receiver a breach escalates to beside the department's heads.
 pub const LEADERSHIP: &str = "leadership";
+
+/// A second wave: the event's heat at least this many times the heat at publication…
+pub const SECOND_WAVE_FACTOR: f64 = 1.2;
+/// …and at least this much higher.
+pub const SECOND_WAVE_MIN_RISE: f64 = 5.0;
 
 /// Firings read per query.
 const PAGE: u32 = 500;
@@ -116,7 +124,70 @@ impl<S: CaseStore> Ticker<S> {
                 break;
             }
         }
+        report.reopened = self.second_waves(now).await?;
         Ok(report)
+    }
+
+    /// 二次舆情: a published case whose event's heat rises again during the 72 h watch goes back
+    /// to 研判中 (by the system, audited) and its lead department is told.
+    async fn second_waves(&self, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let mut reopened = 0;
+        for (id, then, heat) in self.store.second_waves(now, SECOND_WAVE_FACTOR, SECOND_WAVE_MIN_RISE).await?
+        {
+            let Some(view) = self.store.case(id).await? else { continue };
+            let mut stored = view.stored.clone();
+            let reason = format!("二次舆情：事件热度由 {then:.0} 升至 {heat:.0}");
+            let applied = match stored.case.apply(
+                Transition::Reopen { reason: reason.clone() },
+                &Actor::System,
+                beijing(now),
+            ) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(case = id, error = %e, "second wave: case not reopened");
+                    continue;
+                }
+            };
+            stored.watch_until = None;
+            stored.watch_heat = None;
+            stored.closed_at = None;
+            let deliveries = match stored.case.event_id {
+                Some(event_id) => self.notices(
+                    id,
+                    event_id,
+                    "second_wave",
+                    &format!("reopen{}", view.stored.version),
+                    &stored.case.title,
+                    &stored.case.lead_department,
+                    stored.meta.level,
+                    vec![reason.clone(), "案件已重新进入研判，请及时回应".into()],
+                    false,
+                    now,
+                ),
+                None => Vec::new(),
+            };
+            let audit = AuditEntry {
+                at: now,
+                actor: "system".into(),
+                action: "case.transition".into(),
+                case_id: Some(id),
+                detail: serde_json::json!({
+                    "transition": "Reopen", "from": applied.from.as_str(), "to": applied.to.as_str(),
+                    "note": applied.note, "heat_then": then, "heat_now": heat,
+                }),
+            };
+            match self
+                .store
+                .save_case(&stored, view.stored.version, None, &[], &[audit], &deliveries, now)
+                .await
+            {
+                Ok(_) => reopened += 1,
+                // Someone changed the case meanwhile: the next pass looks again.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(reopened)
     }
 
     /// Runs passes every `every` until `shutdown`, with `clock` as the time source.
@@ -149,24 +220,7 @@ impl<S: CaseStore> Ticker<S> {
             );
             return Vec::new();
         };
-        let cfg = &self.router.config;
         let breach = f.firing == "breach";
-        let mut targets: Vec<(String, Members<'_>)> = Vec::new();
-        if breach && f.clock.escalate {
-            targets.push((f.lead_department.clone(), self.directory.heads(cfg, &f.lead_department)));
-            if cfg.receivers.contains_key(LEADERSHIP) {
-                targets.push((LEADERSHIP.to_owned(), self.directory.members(cfg, LEADERSHIP)));
-            }
-        }
-        if !breach || targets.iter().all(|(_, m)| m.officials.is_empty() && m.groups.is_empty()) {
-            targets.insert(0, (f.lead_department.clone(), self.directory.members(cfg, &f.lead_department)));
-        }
-        let reachable =
-            |m: &Members<'_>| m.officials.iter().any(|o| !o.contacts.is_empty()) || !m.groups.is_empty();
-        if !targets.iter().any(|(_, m)| reachable(m)) {
-            // Nothing unowned: the press desk hears it.
-            targets = vec![(cfg.press_desk.clone(), self.directory.members(cfg, &cfg.press_desk))];
-        }
         let due = beijing(f.clock.due_at).format("%Y-%m-%d %H:%M");
         let line = match f.firing.as_str() {
             "breach" => format!("已超时：{}（{}）截止 {due}，已逾期", f.clock.name, f.clock.limit_text),
@@ -186,11 +240,55 @@ impl<S: CaseStore> Ticker<S> {
         if breach && f.clock.count {
             lines.push("计入部门考核".into());
         }
-        let level = f.level.unwrap_or(WarningLevel::Blue);
-        let link = self
-            .public_url
-            .as_ref()
-            .map(|b| format!("{}/cases/{}", b.trim_end_matches('/'), f.clock.case_id));
+        self.notices(
+            f.clock.case_id,
+            event_id,
+            &f.clock.clock,
+            &f.firing,
+            &f.case_title,
+            &f.lead_department,
+            f.level,
+            lines,
+            breach && f.clock.escalate,
+            now,
+        )
+    }
+
+    /// Messages about a case: to the lead department's officials, or (`escalate`) to its heads
+    /// and the county leadership; to the press desk when nobody there can be reached.
+    #[allow(clippy::too_many_arguments)]
+    fn notices(
+        &self,
+        case_id: i64,
+        event_id: i64,
+        clock: &str,
+        firing: &str,
+        title: &str,
+        department: &str,
+        level: Option<WarningLevel>,
+        lines: Vec<String>,
+        escalate: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<NewDelivery> {
+        let cfg = &self.router.config;
+        let mut targets: Vec<(String, Members<'_>)> = Vec::new();
+        if escalate {
+            targets.push((department.to_owned(), self.directory.heads(cfg, department)));
+            if cfg.receivers.contains_key(LEADERSHIP) {
+                targets.push((LEADERSHIP.to_owned(), self.directory.members(cfg, LEADERSHIP)));
+            }
+        }
+        if !escalate || targets.iter().all(|(_, m)| m.officials.is_empty() && m.groups.is_empty()) {
+            targets.insert(0, (department.to_owned(), self.directory.members(cfg, department)));
+        }
+        let reachable =
+            |m: &Members<'_>| m.officials.iter().any(|o| !o.contacts.is_empty()) || !m.groups.is_empty();
+        if !targets.iter().any(|(_, m)| reachable(m)) {
+            // Nothing unowned: the press desk hears it.
+            targets = vec![(cfg.press_desk.clone(), self.directory.members(cfg, &cfg.press_desk))];
+        }
+        let lvl = level.unwrap_or(WarningLevel::Blue);
+        let link = self.public_url.as_ref().map(|b| format!("{}/cases/{}", b.trim_end_matches('/'), case_id));
         let mut out: Vec<NewDelivery> = Vec::new();
         for (receiver, members) in &targets {
             let mut push =
@@ -200,15 +298,15 @@ impl<S: CaseStore> Ticker<S> {
                     }) {
                         return;
                     }
-                    let k = key(f.clock.case_id, &f.clock.clock, &f.firing, whom, channel);
+                    let k = key(case_id, clock, firing, whom, channel);
                     let msg = OutboundMessage {
                         idempotency_key: k.clone(),
                         channel: channel.to_owned(),
                         to: to.map(str::to_owned),
                         kind: NoticeKind::Reminder,
-                        title: f.case_title.clone(),
-                        level: f.level.map(|l| l.label().to_owned()),
-                        department: f.lead_department.clone(),
+                        title: title.to_owned(),
+                        level: level.map(|l| l.label().to_owned()),
+                        department: department.to_owned(),
                         lines: lines.clone(),
                         link: link.clone(),
                         alert_ref: event_id.to_string(),
@@ -222,7 +320,7 @@ impl<S: CaseStore> Ticker<S> {
                         channel: channel.to_owned(),
                         to: to.map(str::to_owned),
                         message: serde_json::to_string(&msg).unwrap_or_default(),
-                        not_before: self.router.not_before(level, night, now),
+                        not_before: self.router.not_before(lvl, night, now),
                     });
                 };
             for o in &members.officials {

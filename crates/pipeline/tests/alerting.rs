@@ -571,3 +571,83 @@ async fn a_policy_document_opens_an_interpretation_case_with_its_clock() {
         chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap().with_timezone(&Utc)
     );
 }
+
+/// 二次舆情: a published case whose event's heat rises again within the 72 h watch is reopened by
+/// the system and its department told; after the watch, nothing happens.
+#[tokio::test]
+async fn a_second_wave_reopens_a_published_case() {
+    use yuqing_cases::case::{
+        Actor, Publication, PublicationKind, ReviewResult, ReviewSignOff, Role, Transition,
+    };
+    use yuqing_cases::{Case, CaseKind, CaseState, PublicationPolicy};
+    use yuqing_core::cases::{CaseMeta, CaseStore};
+    use yuqing_core::events::EventBatch;
+    use yuqing_pipeline::ticker::Ticker;
+
+    let s = setup().await;
+    let info = ManualInfo {
+        kind: "phone".into(),
+        source: "12345".into(),
+        text: "停水".into(),
+        opened_by: "desk".into(),
+    };
+    let event =
+        s.store.open_manual_event("喀拉苏村停水", &info, &["水利局".into()], None, t0()).await.unwrap();
+    let bj = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let at = |m: i64| (t0() + Duration::minutes(m)).with_timezone(&bj);
+    let mut case = Case::open(0, CaseKind::Response, "水利局", "喀拉苏村停水", at(0));
+    case.event_id = Some(event);
+    let meta = CaseMeta { opened_by: "desk".into(), ..CaseMeta::default() };
+    let id = s.store.open_case(&case, &meta, &[], &[], t0()).await.unwrap();
+    let mut stored = s.store.case(id).await.unwrap().unwrap().stored;
+    let officer = Actor::User { id: 1, name: "王芳".into(), role: Role::PressOfficer };
+    let reviewer = Actor::User { id: 2, name: "李审".into(), role: Role::Reviewer };
+    let text = "喀拉苏村供水管道已抢修完毕，今日已恢复供水。";
+    let c = &mut stored.case;
+    c.apply(Transition::Acknowledge, &officer, at(1)).unwrap();
+    c.apply(Transition::Assess, &officer, at(2)).unwrap();
+    c.apply(Transition::Draft { text: text.into() }, &officer, at(3)).unwrap();
+    c.apply(Transition::Submit, &officer, at(4)).unwrap();
+    let sign = ReviewSignOff::new("李审", "保密审查制度", ReviewResult::Approved, at(5)).unwrap();
+    c.apply(Transition::Review(sign), &reviewer, at(5)).unwrap();
+    let policy = PublicationPolicy::parse(
+        "publication.toml",
+        &std::fs::read_to_string(config_dir().join("publication.toml")).unwrap(),
+    )
+    .unwrap();
+    let publication =
+        Publication::new(PublicationKind::Response, "https://www.xinyuan.gov.cn/1.html", at(6)).unwrap();
+    c.apply(Transition::Publish { check: policy.check(text).unwrap(), publication }, &officer, at(6))
+        .unwrap();
+    let revision = c.draft().unwrap().revision();
+    stored.watch_until = Some(t0() + Duration::hours(72));
+    stored.watch_heat = Some(20.0);
+    s.store.save_case(&stored, 1, Some(revision), &[], &[], &[], t0()).await.unwrap();
+
+    let ticker = Ticker::new(s.store.clone(), s.router.clone(), s.directory.clone(), "t1", None);
+    let store = s.store.clone();
+    let heat = |h: f32| {
+        let store = store.clone();
+        async move {
+            let mut row = store.event(event).await.unwrap().unwrap();
+            row.heat = h;
+            assert!(store.take_lease("events", "heat", t0(), 86_400).await.unwrap());
+            store
+                .apply_events("heat", &EventBatch { events: vec![row], ..EventBatch::default() }, t0())
+                .await
+                .unwrap();
+        }
+    };
+    // A small rise is not a second wave.
+    heat(23.0).await;
+    assert_eq!(ticker.step(t0() + Duration::hours(1)).await.unwrap().reopened, 0);
+    heat(40.0).await;
+    assert_eq!(ticker.step(t0() + Duration::hours(2)).await.unwrap().reopened, 1);
+    let view = s.store.case(id).await.unwrap().unwrap();
+    assert_eq!(view.stored.case.state(), CaseState::Assessing);
+    assert!(view.stored.case.history().last().unwrap().note.contains("二次舆情"));
+    let q = s.queued().await;
+    assert_eq!(q.get(&("water-officer".into(), "reminder".into())), Some(&1), "{q:?}");
+    // Reopened once: the watch is over.
+    assert_eq!(ticker.step(t0() + Duration::hours(3)).await.unwrap().reopened, 0);
+}

@@ -20,7 +20,7 @@ type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
 const CASE_COLUMNS: &str = "id, record, origin, level, incident_at, detected_at, document_at, document_url, \
      superior_due_at, opened_by, version, acked_at, published_at, closed_at, watch_until, merged_into, updated_at, \
-     document_post";
+     document_post, watch_heat";
 
 const CLOCK_COLUMNS: &str = "k.id, k.case_id, k.clock, k.name, k.limit_text, k.started_at, k.due_at, k.warnings, \
      k.next_fire_at, k.next_fire, k.stopped_at, k.stop_reason, k.breached_at, k.extended, k.escalate, k.count_breach";
@@ -61,6 +61,7 @@ fn case_row(r: &AnyRow) -> Result<StoredCase, StoreError> {
         published_at: opt_ms(r.try_get(12).map_err(err)?)?,
         closed_at: opt_ms(r.try_get(13).map_err(err)?)?,
         watch_until: opt_ms(r.try_get(14).map_err(err)?)?,
+        watch_heat: r.try_get(18).map_err(err)?,
         merged_into: r.try_get(15).map_err(err)?,
         updated_at: from_ms(r.try_get(16).map_err(err)?)?,
     })
@@ -268,6 +269,28 @@ impl SqlStore {
 }
 
 impl CaseStore for SqlStore {
+    async fn second_waves(
+        &self,
+        now: DateTime<Utc>,
+        factor: f64,
+        min_rise: f64,
+    ) -> Result<Vec<(i64, f64, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.watch_heat, e.heat FROM cases c JOIN events e ON e.id = c.event_id \
+             WHERE c.state = 'published' AND c.watch_until > $1 AND c.watch_heat IS NOT NULL \
+             AND e.heat >= c.watch_heat * $2 AND e.heat >= c.watch_heat + $3 ORDER BY c.id",
+        )
+        .bind(ms(now))
+        .bind(factor)
+        .bind(min_rise)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?, r.try_get(2).map_err(err)?)))
+            .collect()
+    }
+
     async fn untracked_policy_documents(&self, limit: u32) -> Result<Vec<PolicyDocument>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.id, p.title, p.url, COALESCE(p.published_at, p.fetched_at), ep.event_id, a.result FROM posts p \
@@ -381,7 +404,7 @@ impl CaseStore for SqlStore {
              detected_at = $6, document_at = $7, document_url = $8, superior_due_at = $9, acked_at = $10, \
              published_at = $11, closed_at = $12, watch_until = $13, merged_into = $14, draft_revision = $15, \
              approved_revision = $16, checked_revision = $17, record = $18, level = $19, \
-             version = version + 1, updated_at = $20 WHERE id = $21 AND version = $22",
+             version = version + 1, updated_at = $20, watch_heat = $23 WHERE id = $21 AND version = $22",
         )
         .bind(case.state().as_str())
         .bind(&case.title)
@@ -405,6 +428,7 @@ impl CaseStore for SqlStore {
         .bind(ms(now))
         .bind(case.id)
         .bind(expected_version)
+        .bind(stored.watch_heat)
         .execute(&mut *tx)
         .await
         .map_err(err)?
