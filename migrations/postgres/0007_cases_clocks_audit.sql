@@ -42,6 +42,8 @@ CREATE INDEX cases_state ON cases (state, lead_department);
 CREATE INDEX cases_event ON cases (event_id);
 -- The policy-interpretation tracker opens one case per policy document, whichever process sees it.
 CREATE UNIQUE INDEX cases_document_post ON cases (document_post) WHERE document_post IS NOT NULL;
+-- Cases opened by policy for an event's warning level: one per event, whichever process opens it.
+CREATE UNIQUE INDEX cases_auto_event ON cases (event_id) WHERE origin = '预警自动立案';
 
 CREATE TABLE case_clocks (
     id            BIGSERIAL PRIMARY KEY,

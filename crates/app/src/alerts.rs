@@ -237,7 +237,7 @@ pub async fn telegram_loop(
 }
 
 /// Answers one Telegram update. A chat not linked to an official is refused everything but linking.
-pub async fn handle_inbound<S: EventStore>(
+pub async fn handle_inbound<S: EventStore + yuqing_core::cases::CaseStore>(
     store: &S,
     cfg: &AlertingConfig,
     inbox: &TelegramInbox,
@@ -262,6 +262,13 @@ pub async fn handle_inbound<S: EventStore>(
                 Some(o) => match alert_ref.parse::<i64>() {
                     Ok(event) => {
                         let n = store.ack_alerts(event, &cfg.receivers_of(&o), &o, now).await?;
+                        audit(
+                            store,
+                            &format!("official:{o}"),
+                            "alert.ack",
+                            serde_json::json!({"event": event, "alerts": n, "via": "telegram"}),
+                        )
+                        .await?;
                         if n > 0 {
                             format!("已签收事件 #{event}")
                         } else {
@@ -278,6 +285,13 @@ pub async fn handle_inbound<S: EventStore>(
                 None => "此会话未绑定，无权签收。".to_owned(),
                 Some(o) => {
                     let n = store.ack_alerts(case_no, &cfg.receivers_of(&o), &o, now).await?;
+                    audit(
+                        store,
+                        &format!("official:{o}"),
+                        "alert.ack",
+                        serde_json::json!({"event": case_no, "alerts": n, "via": "telegram"}),
+                    )
+                    .await?;
                     if n > 0 {
                         format!("已签收事件 #{case_no}")
                     } else {
@@ -570,6 +584,10 @@ pub fn event(res: &Resources, c: &EventCommand) -> Result<ExitCode> {
             db.run(async |store| {
                 let id =
                     store.open_manual_event(title, &manual, departments, Some(level), Utc::now()).await?;
+                audit(&store, by, "event.open", serde_json::json!({
+                    "event": id, "title": title, "kind": kind, "source": source, "level": level.as_str(), "departments": departments,
+                }))
+                .await?;
                 out!("{id}");
                 eprintln!("event #{id} opened; the running service routes it within seconds");
                 Ok(ExitCode::SUCCESS)
@@ -631,6 +649,13 @@ pub fn ack(res: &Resources, a: &AckArgs) -> Result<ExitCode> {
     let receivers = cfg.receivers_of(&a.by);
     a.db.run(async |store| {
         let n = store.ack_alerts(a.event, &receivers, &a.by, Utc::now()).await?;
+        audit(
+            &store,
+            &format!("official:{}", a.by),
+            "alert.ack",
+            serde_json::json!({"event": a.event, "alerts": n}),
+        )
+        .await?;
         eprintln!("{n} alert(s) of event #{} acknowledged by {}", a.event, a.by);
         Ok(if n > 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
@@ -709,6 +734,10 @@ pub fn silence(c: &SilenceCommand) -> Result<ExitCode> {
             };
             db.run(async |store| {
                 let id = store.add_silence(&row).await?;
+                audit(&store, by, "silence.add", serde_json::json!({
+                    "silence": id, "reason": reason, "event": event, "receiver": receiver, "ends_at": row.ends_at.to_rfc3339(),
+                }))
+                .await?;
                 out!("{id}");
                 eprintln!("silence {id} until {}", fmt_time(row.ends_at));
                 Ok(ExitCode::SUCCESS)
@@ -734,10 +763,29 @@ pub fn silence(c: &SilenceCommand) -> Result<ExitCode> {
             if !store.expire_silence(*id, Utc::now()).await? {
                 bail!("no active silence {id}");
             }
+            audit(&store, "operator", "silence.expire", serde_json::json!({"silence": id})).await?;
             eprintln!("silence {id} expired");
             Ok(ExitCode::SUCCESS)
         }),
     }
+}
+
+/// Appends a manual action to the audit log (its own transaction, right after the action).
+async fn audit<S: yuqing_core::cases::CaseStore>(
+    store: &S,
+    actor: &str,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let entry = yuqing_core::cases::AuditEntry {
+        at: Utc::now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        case_id: None,
+        detail,
+    };
+    store.append_audit(&[entry]).await?;
+    Ok(())
 }
 
 fn humantime_duration(s: &str) -> Result<Duration> {

@@ -133,7 +133,47 @@ pub fn check_config(res: &Resources, config_dir: Option<&Path>) -> Result<ExitCo
             false
         }
     };
-    Ok(if county == ExitCode::SUCCESS && sources_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let cases_ok = match check_case_config(res, config_dir) {
+        Ok(msg) => {
+            println!("ok: {msg}");
+            true
+        }
+        Err(e) => {
+            println!("problem in the case configuration: {e:#}");
+            false
+        }
+    };
+    Ok(if county == ExitCode::SUCCESS && sources_ok && cases_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The clocks, the publication check, the auto-open policy and the calendar.
+fn check_case_config(res: &Resources, config_dir: Option<&Path>) -> Result<String> {
+    let file = |name: &str| res.config.files.iter().find(|(p, _)| p == name).map(|(_, t)| t.as_str());
+    let clocks = yuqing_cases::ClockTemplates::parse(
+        "clocks.toml",
+        file("clocks.toml").context("clocks.toml is missing")?,
+    )?;
+    yuqing_cases::PublicationPolicy::parse(
+        "publication.toml",
+        file("publication.toml").context("publication.toml is missing")?,
+    )?;
+    if let Some(t) = file("cases.toml") {
+        yuqing_pipeline::opening::AutoOpen::parse("cases.toml", t).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let cal = crate::cases_cmd::load_calendar(config_dir, None)?;
+    let years: Vec<i32> = cal.years().collect();
+    Ok(format!(
+        "{} clocks, the publication check, a calendar of {}",
+        clocks.clocks.len(),
+        match (years.first(), years.last()) {
+            (Some(a), Some(b)) => format!("{a}-{b}"),
+            _ => "no years".into(),
+        }
+    ))
 }
 
 #[derive(Debug, clap::Subcommand)]

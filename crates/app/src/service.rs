@@ -18,7 +18,7 @@ use yuqing_core::store::Store;
 use yuqing_events::SourceTier;
 use yuqing_pipeline::alerting::Alerting;
 use yuqing_pipeline::deliver::{DeliverSettings, Deliverer};
-use yuqing_pipeline::interpretation::InterpretationTracker;
+use yuqing_pipeline::opening::{AutoOpen, InterpretationTracker, LevelOpener};
 use yuqing_pipeline::ticker::Ticker;
 use yuqing_pipeline::{Pipeline, Reschedule, Settings as PipelineSettings};
 use yuqing_search::{SearchIndex, SearchQuery};
@@ -284,8 +284,15 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
             .map(|(_, t)| t.as_str())
             .with_context(|| format!("clocks.toml is missing from {}", res.config.origin))?;
         let clocks = yuqing_cases::ClockTemplates::parse("clocks.toml", clocks_toml)?;
-        Arc::new(InterpretationTracker::new(store.clone(), calendar, clocks, "县人民政府办公室"))
+        let auto = match res.config.files.iter().find(|(p, _)| p == "cases.toml") {
+            Some((_, t)) => Some(AutoOpen::parse("cases.toml", t).map_err(|e| anyhow::anyhow!(e))?),
+            None => None,
+        };
+        let opener =
+            auto.map(|a| Arc::new(LevelOpener::new(store.clone(), calendar.clone(), clocks.clone(), a)));
+        (Arc::new(InterpretationTracker::new(store.clone(), calendar, clocks, "县人民政府办公室")), opener)
     };
+    let (tracker, opener) = tracker;
     if svc.once {
         let r = pipeline.round(Utc::now()).await?;
         crate::search_cmd::catch_up(store.as_ref(), &index).await?;
@@ -299,6 +306,12 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         let opened = tracker.step(Utc::now()).await?;
         if opened > 0 {
             eprintln!("run: {opened} 政策解读 cases opened for new policy documents");
+        }
+        if let Some(o) = &opener {
+            let n = o.step(Utc::now()).await?;
+            if n > 0 {
+                eprintln!("run: {n} cases opened for events at the auto-open level");
+            }
         }
         let t = ticker.step(Utc::now()).await?;
         if t.fired > 0 {
@@ -371,6 +384,30 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         loops.push(tokio::spawn(
             async move { t.run(std::time::Duration::from_secs(5), Utc::now, stop).await },
         ));
+        // Cases opened by policy: policy documents and events at the auto-open level.
+        let (tr, opener, stop) = (tracker.clone(), opener.clone(), shutdown.clone());
+        loops.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                match tr.step(Utc::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(opened = n, "政策解读 cases opened"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "policy-interpretation tracker pass failed"),
+                }
+                if let Some(o) = &opener {
+                    match o.step(Utc::now()).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(opened = n, "cases opened for events at the auto-open level")
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "auto-open pass failed"),
+                    }
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+                }
+            }
+        }));
         if let Some(inbox) = inbox {
             let cfg = Arc::new(alert_cfg);
             loops.push(tokio::spawn(crate::alerts::telegram_loop(

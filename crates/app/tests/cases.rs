@@ -210,3 +210,30 @@ fn an_information_request_is_extended_once_by_20_working_days() {
     assert!(text(&out.stderr).contains("extended already"), "{}", text(&out.stderr));
     assert!(ok(&["audit", "verify"], data).contains("chain intact"));
 }
+
+#[test]
+fn manual_actions_outside_cases_are_audited_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().to_str().unwrap();
+    ok(
+        &[
+            "event",
+            "open",
+            "--title",
+            "电话反映停暖",
+            "--source",
+            "12345",
+            "--text",
+            "小区停暖",
+            "--department",
+            "住房和城乡建设局",
+            "--by",
+            "值班员",
+        ],
+        data,
+    );
+    ok(&["silence", "add", "--event", "1", "--by", "值班员", "--reason", "已电话联系住建局"], data);
+    ok(&["silence", "expire", "1"], data);
+    let verify = ok(&["audit", "verify"], data);
+    assert!(verify.contains("3 rows, chain intact"), "{verify}");
+}

@@ -270,6 +270,13 @@ pub trait CaseStore: Send + Sync {
         min_rise: f64,
     ) -> impl Future<Output = Result<Vec<(i64, f64, f64)>, StoreError>> + Send;
 
+    /// Open events at one of `levels` with no case yet, oldest first.
+    fn events_without_case(
+        &self,
+        levels: &[WarningLevel],
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<crate::events::EventRow>, StoreError>> + Send;
+
     /// Policy documents placed in an event and without a case, oldest first.
     fn untracked_policy_documents(
         &self,

@@ -9,7 +9,7 @@
 
 pub mod alerting;
 pub mod deliver;
-pub mod interpretation;
+pub mod opening;
 pub mod ticker;
 
 use std::collections::HashMap;

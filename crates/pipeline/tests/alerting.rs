@@ -526,7 +526,7 @@ async fn clock_reminders_and_breach_escalation_fire_once_across_a_restart() {
 #[tokio::test]
 async fn a_policy_document_opens_an_interpretation_case_with_its_clock() {
     use yuqing_core::cases::CaseStore;
-    use yuqing_pipeline::interpretation::InterpretationTracker;
+    use yuqing_pipeline::opening::InterpretationTracker;
 
     let s = setup().await;
     let mut doc = item(
@@ -650,4 +650,72 @@ async fn a_second_wave_reopens_a_published_case() {
     assert_eq!(q.get(&("water-officer".into(), "reminder".into())), Some(&1), "{q:?}");
     // Reopened once: the watch is over.
     assert_eq!(ticker.step(t0() + Duration::hours(3)).await.unwrap().reopened, 0);
+}
+
+/// 自动立案: an event at the configured level gets one case for its lead department, with 签收 at
+/// 30 min (orange) and 回应 48 h from the event's first detection; a lower level gets none.
+#[tokio::test]
+async fn an_orange_event_opens_one_case_by_policy() {
+    use yuqing_core::cases::CaseStore;
+    use yuqing_pipeline::opening::{AutoOpen, LevelOpener};
+
+    let s = setup().await;
+    let info = ManualInfo {
+        kind: "phone".into(),
+        source: "12345".into(),
+        text: "停水".into(),
+        opened_by: "desk".into(),
+    };
+    let orange = s
+        .store
+        .open_manual_event(
+            "喀拉苏村停水",
+            &info,
+            &["水利局".into(), "那拉提镇人民政府".into()],
+            Some(WarningLevel::Orange),
+            t0(),
+        )
+        .await
+        .unwrap();
+    s.store
+        .open_manual_event("路灯不亮", &info, &["城市管理局".into()], Some(WarningLevel::Yellow), t0())
+        .await
+        .unwrap();
+    let files: Vec<(String, String)> = std::fs::read_dir(config_dir().join("calendar"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    let calendar =
+        yuqing_cases::Calendar::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
+    let clocks = yuqing_cases::ClockTemplates::parse(
+        "clocks.toml",
+        &std::fs::read_to_string(config_dir().join("clocks.toml")).unwrap(),
+    )
+    .unwrap();
+    let policy =
+        AutoOpen::parse("cases.toml", &std::fs::read_to_string(config_dir().join("cases.toml")).unwrap())
+            .unwrap();
+    assert_eq!(policy.min_level, WarningLevel::Orange);
+    let opener = |_: u8| LevelOpener::new(s.store.clone(), calendar.clone(), clocks.clone(), policy.clone());
+    let (a, b) = (opener(1), opener(2));
+    let now = t0() + Duration::minutes(5);
+    let (x, y) = tokio::join!(a.step(now), b.step(now));
+    assert_eq!(x.unwrap() + y.unwrap(), 1, "one case per event, whichever opener is first");
+    assert_eq!(opener(3).step(now).await.unwrap(), 0);
+    let view = s.store.case(1).await.unwrap().unwrap();
+    assert_eq!(view.stored.case.event_id, Some(orange));
+    assert_eq!(view.stored.case.lead_department, "水利局");
+    assert_eq!(view.stored.case.co_departments, ["那拉提镇人民政府"]);
+    let ack = view.clocks.iter().find(|k| k.clock == "ack").unwrap();
+    assert_eq!(ack.due_at, now + Duration::minutes(30));
+    let resp = view.clocks.iter().find(|k| k.clock == "response").unwrap();
+    assert_eq!(resp.due_at, t0() + Duration::hours(48));
+    assert!(s.store.case(2).await.unwrap().is_none(), "a yellow event opens no case");
+    assert!(
+        AutoOpen::parse("cases.toml", "[auto_open]\nmin_level = \"purple\"\nkind = \"response\"\n")
+            .unwrap_err()
+            .contains("min_level")
+    );
 }

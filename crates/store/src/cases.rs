@@ -269,6 +269,29 @@ impl SqlStore {
 }
 
 impl CaseStore for SqlStore {
+    async fn events_without_case(
+        &self,
+        levels: &[WarningLevel],
+        limit: u32,
+    ) -> Result<Vec<yuqing_core::events::EventRow>, StoreError> {
+        if levels.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Level names are fixed ASCII words, not input.
+        let list = levels.iter().map(|l| format!("'{}'", l.as_str())).collect::<Vec<_>>().join(", ");
+        let cols = crate::events::EVENT_COLUMNS;
+        let sql = format!(
+            "SELECT {cols} FROM events e WHERE e.status = 'open' AND e.level IN ({list}) \
+             AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.event_id = e.id) ORDER BY e.id LIMIT $1"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err)?;
+        rows.iter().map(crate::events::event_row).collect()
+    }
+
     async fn second_waves(
         &self,
         now: DateTime<Utc>,

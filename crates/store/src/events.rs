@@ -14,7 +14,7 @@ use yuqing_domain::{NoticeKind, WarningLevel};
 
 use crate::{Backend, RETRIES, SqlStore, err, from_ms, ms, retryable};
 
-const EVENT_COLUMNS: &str = "id, title, title_post, title_score, first_at, last_at, posts, heat, level, rumour, \
+pub(crate) const EVENT_COLUMNS: &str = "id, title, title_post, title_score, first_at, last_at, posts, heat, level, rumour, \
      local, departments, topics, townships, keywords, stats, manual, status";
 
 const ALERT_COLUMNS: &str = "id, event_id, receiver, department, route, note, level, notified_level, muted, \
@@ -40,7 +40,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-fn event_row(r: &AnyRow) -> Result<EventRow, StoreError> {
+pub(crate) fn event_row(r: &AnyRow) -> Result<EventRow, StoreError> {
     let manual: Option<String> = r.try_get(16).map_err(err)?;
     Ok(EventRow {
         id: r.try_get(0).map_err(err)?,
