@@ -3,11 +3,12 @@
 //!
 //! - [`LevelOpener`] (自动立案): an event that reaches the level in `config/cases.toml` gets a case
 //!   for its lead department, with the clocks of its kind (签收, 回应 48 h from first detection).
-//! - [`InterpretationTracker`], the policy-interpretation tracker (seed plan 五(一)): every new policy document (a post from a
-//! source marked `policy_documents`) opens a 政策解读 case for the department its analysis names
-//! first (else the county government office), with the clocks `config/clocks.toml` gives that
-//! kind — the 3-working-day `interpretation` clock from the document's publication. The clock stops
-//! when the interpretation is recorded as published (`yuqing case publish --kind interpretation`).
+//! - [`InterpretationTracker`], the policy-interpretation tracker (seed plan 五(一)): every new
+//!   policy document (a post from a source marked `policy_documents`) opens a 政策解读 case for
+//!   the department its analysis names first (else the county government office), with the
+//!   clocks `config/clocks.toml` gives that kind — the 3-working-day `interpretation` clock from
+//!   the document's publication. The clock stops when the interpretation is recorded as published
+//!   (`yuqing case publish --kind interpretation`).
 
 use std::sync::Arc;
 
