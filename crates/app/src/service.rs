@@ -307,6 +307,10 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
         if opened > 0 {
             eprintln!("run: {opened} 政策解读 cases opened for new policy documents");
         }
+        let found = tracker.detect(Utc::now()).await?;
+        if found > 0 {
+            eprintln!("run: {found} interpretations found on monitored sites (their clocks stopped)");
+        }
         if let Some(o) = &opener {
             let n = o.step(Utc::now()).await?;
             if n > 0 {
@@ -392,6 +396,11 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
                     Ok(n) if n > 0 => tracing::info!(opened = n, "政策解读 cases opened"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "policy-interpretation tracker pass failed"),
+                }
+                match tr.detect(Utc::now()).await {
+                    Ok(n) if n > 0 => tracing::info!(stopped = n, "interpretations found on monitored sites"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "interpretation detection failed"),
                 }
                 if let Some(o) = &opener {
                     match o.step(Utc::now()).await {

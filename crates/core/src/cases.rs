@@ -259,6 +259,15 @@ pub struct PolicyDocument {
     pub departments: Vec<String>,
 }
 
+/// A post that interprets a tracked policy document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoundInterpretation {
+    pub case_id: i64,
+    pub post_id: i64,
+    pub url: Option<String>,
+    pub title: String,
+}
+
 pub trait CaseStore: Send + Sync {
     /// Published cases still under watch (`watch_until` after `now`) whose event's heat is now at
     /// least `factor` × the heat when the watch began and `min_rise` above it: `(case id, heat
@@ -276,6 +285,14 @@ pub trait CaseStore: Send + Sync {
         levels: &[WarningLevel],
         limit: u32,
     ) -> impl Future<Output = Result<Vec<crate::events::EventRow>, StoreError>> + Send;
+
+    /// Open 政策解读 cases whose interpretation clock still runs and for which a later post titled
+    /// as an interpretation (解读) of the document has been stored: `(case id, post id, url,
+    /// title)`. The document is recognised by the name in its 《》, else its whole title.
+    fn interpretations_found(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FoundInterpretation>, StoreError>> + Send;
 
     /// Policy documents placed in an event and without a case, oldest first.
     fn untracked_policy_documents(

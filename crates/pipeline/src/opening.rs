@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use yuqing_cases::clock::Starts;
 use yuqing_cases::{Calendar, Case, CaseKind, ClockTemplates};
-use yuqing_core::cases::{AuditEntry, CaseMeta, CaseStore, NewClock};
+use yuqing_core::cases::{AuditEntry, CaseMeta, CaseStore, ClockOp, NewClock};
 use yuqing_core::store::StoreError;
 use yuqing_domain::WarningLevel;
 
@@ -152,6 +152,36 @@ impl<S: CaseStore> InterpretationTracker<S> {
         fallback: impl Into<String>,
     ) -> Self {
         InterpretationTracker { store, calendar, clocks, fallback: fallback.into() }
+    }
+
+    /// Stops the interpretation clock of every tracked document whose interpretation has appeared
+    /// on a monitored site (a later post titled 解读 naming the document), audited with its URL;
+    /// the case itself is closed by a person. Returns how many clocks it stopped.
+    pub async fn detect(&self, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let mut stopped = 0;
+        for f in self.store.interpretations_found(200).await? {
+            let (case_id, post, url, title) = (f.case_id, f.post_id, f.url, f.title);
+            let Some(view) = self.store.case(case_id).await? else { continue };
+            let reason = format!("检测到解读：{}", url.as_deref().unwrap_or(&title));
+            let op = ClockOp::Stop { clock: "interpretation".into(), reason: reason.clone(), at: now };
+            let audit = AuditEntry {
+                at: now,
+                actor: "system".into(),
+                action: "clock.stop".into(),
+                case_id: Some(case_id),
+                detail: serde_json::json!({"clock": "interpretation", "reason": reason, "post": post, "title": title, "url": url}),
+            };
+            match self
+                .store
+                .save_case(&view.stored, view.stored.version, None, &[op], &[audit], &[], now)
+                .await
+            {
+                Ok(_) => stopped += 1,
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(stopped)
     }
 
     /// Opens the cases of the documents not tracked yet; returns how many it opened.

@@ -570,6 +570,31 @@ async fn a_policy_document_opens_an_interpretation_case_with_its_clock() {
         clock.due_at,
         chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).unwrap().with_timezone(&Utc)
     );
+
+    // An unrelated 解读 does not stop the clock; the interpretation of this document does.
+    let t1 = t0() + Duration::days(2);
+    s.ingest(vec![item("other", "gov", "《新源县河长制工作方案》政策解读", "图解。", t1)], t1).await;
+    assert_eq!(tracker(&calendar).detect(t1).await.unwrap(), 0);
+    s.ingest(
+        vec![item(
+            "interp",
+            "gov",
+            "一图读懂｜《新源县城镇老旧小区改造实施方案》政策解读",
+            "改造范围、标准和资金。",
+            t1,
+        )],
+        t1,
+    )
+    .await;
+    assert_eq!(tracker(&calendar).detect(t1).await.unwrap(), 1);
+    assert_eq!(tracker(&calendar).detect(t1).await.unwrap(), 0);
+    let case = s.store.case(1).await.unwrap().unwrap();
+    let clock = case.clocks.iter().find(|k| k.clock == "interpretation").unwrap();
+    assert!(
+        clock.stopped_at.is_some()
+            && clock.stop_reason.as_deref().unwrap().contains("https://gov.example/interp")
+    );
+    assert!(clock.stopped_at.unwrap() <= clock.due_at, "on time");
 }
 
 /// 二次舆情: a published case whose event's heat rises again within the 72 h watch is reopened by

@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use yuqing_cases::{Case, CaseRecord, ReviewResult};
 use yuqing_core::cases::{
     AUDIT_GENESIS, AuditEntry, AuditRow, CaseFilter, CaseMeta, CaseStore, CaseView, ClockOp, ClockRow,
-    DueFiring, NewClock, PerformanceRows, PolicyDocument, StoredCase, audit_hash, next_firing,
+    DueFiring, FoundInterpretation, NewClock, PerformanceRows, PolicyDocument, StoredCase, audit_hash,
+    next_firing,
 };
 use yuqing_core::events::NewDelivery;
 use yuqing_core::store::StoreError;
@@ -268,7 +269,59 @@ impl SqlStore {
     }
 }
 
+/// The name a document is cited by: the text in its first 《》, else its title.
+fn document_name(title: &str) -> String {
+    match (title.find('《'), title.find('》')) {
+        (Some(a), Some(b)) if a < b => title[a + '《'.len_utf8()..b].trim().to_owned(),
+        _ => title.trim().to_owned(),
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 impl CaseStore for SqlStore {
+    async fn interpretations_found(&self, limit: u32) -> Result<Vec<FoundInterpretation>, StoreError> {
+        let open = sqlx::query(
+            "SELECT c.id, p.title, c.document_post FROM cases c JOIN posts p ON p.id = c.document_post \
+             JOIN case_clocks k ON k.case_id = c.id AND k.clock = 'interpretation' AND k.stopped_at IS NULL \
+             WHERE c.state NOT IN ('closed', 'dismissed', 'merged') ORDER BY c.id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err)?;
+        let mut out = Vec::new();
+        for r in &open {
+            let case: i64 = r.try_get(0).map_err(err)?;
+            let title: String = r.try_get(1).map_err(err)?;
+            let doc: i64 = r.try_get(2).map_err(err)?;
+            let name = document_name(&title);
+            if name.chars().count() < 4 {
+                continue;
+            }
+            let found = sqlx::query(
+                "SELECT id, url, title FROM posts WHERE id > $1 AND title LIKE '%解读%' AND title LIKE $2 ESCAPE '\\' \
+                 AND purged_at IS NULL ORDER BY id LIMIT 1",
+            )
+            .bind(doc)
+            .bind(format!("%{}%", like_escape(&name)))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err)?;
+            if let Some(f) = found {
+                out.push(FoundInterpretation {
+                    case_id: case,
+                    post_id: f.try_get(0).map_err(err)?,
+                    url: f.try_get(1).map_err(err)?,
+                    title: f.try_get(2).map_err(err)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     async fn events_without_case(
         &self,
         levels: &[WarningLevel],
