@@ -936,6 +936,25 @@ fn the_review_gate_and_the_audit_chain(s: SqlStore, url: String) -> Pin<Box<dyn 
         .unwrap();
         assert_eq!(s.case(id).await.unwrap().unwrap().stored.case.state(), CaseState::Published);
 
+        // The queries of the openers and the watch, on this backend.
+        let mut watched = s.case(id).await.unwrap().unwrap().stored;
+        watched.watch_until = Some(t0() + Duration::hours(72));
+        watched.watch_heat = Some(-10.0);
+        s.save_case(&watched, 2, Some(revision), &[], &[], &[], t0()).await.unwrap();
+        let waves = s.second_waves(t0(), 0.5, 1.0).await.unwrap();
+        assert_eq!(waves.len(), 1);
+        assert_eq!((waves[0].0, waves[0].1), (id, -10.0));
+        assert!(
+            s.second_waves(t0() + Duration::hours(73), 0.5, 1.0).await.unwrap().is_empty(),
+            "the watch is over"
+        );
+        let lonely = manual_event(&s).await;
+        let without = s.events_without_case(&[WarningLevel::Orange, WarningLevel::Red], 10).await.unwrap();
+        assert_eq!(without.iter().map(|e| e.id).collect::<Vec<_>>(), [lonely]);
+        assert!(s.events_without_case(&[WarningLevel::Red], 10).await.unwrap().is_empty());
+        assert!(s.untracked_policy_documents(10).await.unwrap().is_empty());
+        assert!(s.interpretations_found(10).await.unwrap().is_empty());
+
         // The audit chain: intact, append-only, and a tampered row is found.
         s.append_audit(&[entry("manual.note", serde_json::json!({"text": "领导批示：尽快回应"}))])
             .await
