@@ -615,11 +615,12 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
                     // Watched for a second wave (二次舆情) for 72 h.
                     c.watch_until = Some(now + Duration::hours(72));
                     c.watch_heat = heat;
+                    // The clocks stop when it went public, which may be before it was recorded.
                     Ok(stops(
                         p,
                         &StopEvent::Publication(kind.as_str().to_owned()),
                         &format!("发布 {}", kind.label()),
-                        now,
+                        utc(at).min(now),
                     ))
                 })
                 .await
@@ -628,7 +629,8 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
         CaseCommand::Close(a) => a.db.run(async |s| {
             transition(&s, a.id, Transition::Close { note: a.note.clone() }, &a.by, &p, |c, p, now| {
                 c.closed_at = Some(now);
-                Ok(stops(p, &StopEvent::Closed, "办结", now))
+                // Nothing runs on after 办结 (incident clocks included).
+                Ok(all_stops(p, "办结", now))
             })
             .await
         }),
@@ -651,9 +653,14 @@ pub fn case(res: &Resources, config_dir: Option<&Path>, cmd: &CaseCommand) -> Re
             .await
         }),
         CaseCommand::Reopen(a) => a.db.run(async |s| {
-            transition(&s, a.id, Transition::Reopen { reason: a.reason.clone() }, &a.by, &p, |c, _, _| {
+            transition(&s, a.id, Transition::Reopen { reason: a.reason.clone() }, &a.by, &p, |c, _, now| {
                 c.closed_at = None;
-                Ok(vec![])
+                c.watch_until = None;
+                // The answer is owed again: its clock runs a new cycle from now.
+                Ok(yuqing_cases::clock::main_clock(c.case.kind.as_str())
+                    .map(|k| ClockOp::Restart { clock: k.to_owned(), at: now })
+                    .into_iter()
+                    .collect())
             })
             .await
         }),
@@ -681,6 +688,10 @@ fn extend(p: &Policy, a: &ExtendArgs) -> Result<ExitCode> {
         };
         if k.extended {
             bail!("clock {} of case {} was extended already", k.clock, a.id);
+        }
+        // An extension is decided within the period (条例 第三十三条), not after the breach.
+        if k.breached_at.is_some() || k.due_at <= Utc::now() {
+            bail!("clock {} of case {} ran out at {}: an extension is decided before the deadline", k.clock, a.id, fmt(k.due_at));
         }
         let spec = p.clocks.get(&k.clock).with_context(|| format!("clock {} is not in clocks.toml", k.clock))?;
         if spec.extension.is_none() {
@@ -996,14 +1007,20 @@ pub fn report(cmd: &ReportCommand) -> Result<ExitCode> {
             let p = by.entry(c.lead_department.clone()).or_default();
             p.cases += 1;
             for k in &v.clocks {
+                // A clock stopped because the case was dismissed or merged is neither on time nor late.
+                if k.stop_reason.as_deref().is_some_and(|r| r.starts_with("不予处理") || r.starts_with("合并入")) {
+                    continue;
+                }
+                // A reopened case's later cycles (`response#2`) count like the first.
+                let base = k.clock.split('#').next().unwrap_or(&k.clock);
                 let done = k.stopped_at;
                 let on_time = done.is_some_and(|d| d <= k.due_at) && k.breached_at.is_none();
                 let decided = done.is_some() || k.due_at <= now;
-                if k.clock == "ack" && decided {
+                if base == "ack" && decided {
                     p.ack_total += 1;
                     p.ack_on_time += u32::from(on_time);
                 }
-                if ["response", "interpretation", "message_reply", "information_request", "authoritative_info"].contains(&k.clock.as_str()) && decided {
+                if ["response", "interpretation", "message_reply", "information_request", "authoritative_info"].contains(&base) && decided {
                     p.resp_total += 1;
                     p.resp_on_time += u32::from(on_time);
                 }

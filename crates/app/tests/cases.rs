@@ -12,6 +12,19 @@ fn run(args: &[&str], data: &str) -> std::process::Output {
     yuqing(&v, None, &root())
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).expect("readable folder") {
+        let p = e.expect("readable entry").path();
+        let dest = to.join(p.file_name().expect("a file name"));
+        if p.is_dir() {
+            std::fs::create_dir_all(&dest).expect("folder created");
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).expect("file copied");
+        }
+    }
+}
+
 fn ok(args: &[&str], data: &str) -> String {
     let out = run(args, data);
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
@@ -22,11 +35,9 @@ fn ok(args: &[&str], data: &str) -> String {
 fn a_case_from_opening_to_publication_with_the_gate_refusing_on_the_way() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().to_str().unwrap();
-    // Received two hours ago: its 1 h 签收 clock is already overdue.
-    let received = (chrono::Utc::now() - chrono::Duration::hours(2))
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
-        .format("%Y-%m-%d %H:%M")
-        .to_string();
+    // Received on a fixed past day (a deadline computed from "now" would one day run into a year
+    // the shipped calendar does not cover yet): its 1 h 签收 clock is overdue.
+    let received = "2026-11-02 09:00".to_owned();
     let opened = ok(
         &[
             "case",
@@ -62,7 +73,8 @@ fn a_case_from_opening_to_publication_with_the_gate_refusing_on_the_way() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
 
     ok(&["case", "ack", "1", "--by", "王芳"], data);
-    assert!(ok(&["cases", "--overdue"], data).is_empty(), "签收 stops the overdue clock");
+    let show = ok(&["case", "show", "1"], data);
+    assert!(show.contains("(签收)") && show.contains("stopped"), "签收 stops the ack clock: {show}");
     ok(&["case", "assess", "1"], data);
     ok(&["case", "draft", "1", "--text", "您好，供热已恢复。如有问题请联系13812345678。"], data);
     ok(&["case", "submit", "1"], data);
@@ -125,18 +137,25 @@ fn a_case_from_opening_to_publication_with_the_gate_refusing_on_the_way() {
     assert!(show.contains("stopped") && show.contains("发布 答复"), "{show}");
     ok(&["case", "close", "1"], data);
     assert!(ok(&["cases"], data).is_empty(), "closed cases leave the open list");
+    let show = ok(&["case", "show", "1"], data);
+    assert!(!show.contains("剩 ") && !show.contains("超时 "), "no clock runs after 办结: {show}");
+    // Reopened: the reply clock runs a new cycle from now.
+    ok(&["case", "reopen", "1", "--reason", "群众再次反映"], data);
+    let show = ok(&["case", "show", "1"], data);
+    assert!(show.contains("留言答复（第2轮）") && show.contains("剩 "), "{show}");
+    ok(&["case", "close", "1", "--note", "已再次答复"], data);
 
     let verify = ok(&["audit", "verify"], data);
     assert!(verify.contains("chain intact"), "{verify}");
-    let month = chrono::Utc::now()
-        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
-        .format("%Y-%m")
-        .to_string();
+    let month = "2026-11".to_owned();
     let csv = ok(&["report", "performance", "--month", &month, "--format", "csv"], data);
     let line = csv.lines().find(|l| l.starts_with("住房和城乡建设局,")).unwrap_or_else(|| panic!("{csv}"));
     // 1 case; 签收 late (0 of 1 on time); the reply on time; closed, but a counted clock breached
     // only if the ticker ran — here it did not, so the late 签收 counts as overdue.
-    assert!(line.starts_with("住房和城乡建设局,1,0,1,1,1,"), "{line}");
+    // 1 case; 签收 late (0 of 1 on time); the reply published after its 15 working days, then
+    // its second cycle closed in time (1 of 2); closed with no breach recorded (the ticker did
+    // not run here).
+    assert!(line.starts_with("住房和城乡建设局,1,0,1,1,2,1,1,"), "{line}");
 }
 
 #[test]
@@ -180,11 +199,12 @@ fn the_incident_grade_starts_the_emergency_clocks() {
 }
 
 #[test]
-fn an_information_request_is_extended_once_by_20_working_days() {
+fn an_information_request_is_extended_once_before_its_deadline() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().to_str().unwrap();
     // Received Fri 2024-09-27 10:00: 20 working days → Wed 2024-10-30 (National Day's seven days
-    // off and its two make-up days counted by the calendar); 40 → Wed 2024-11-27.
+    // off and its two make-up days counted by the calendar). That deadline is past: an extension
+    // is decided within the period, so it is refused.
     let opened = ok(
         &[
             "case",
@@ -201,11 +221,41 @@ fn an_information_request_is_extended_once_by_20_working_days() {
         data,
     );
     assert!(opened.contains("依申请公开答复") && opened.contains("due 2024-10-30 23:59"), "{opened}");
-    let out = run(&["case", "extend", "1", "--reason", ""], data);
+    let out = run(&["case", "extend", "1", "--reason", "需征求第三方意见"], data);
     assert_eq!(out.status.code(), Some(2));
-    let extended = ok(&["case", "extend", "1", "--reason", "需征求第三方意见（条例第三十三条）"], data);
-    assert!(extended.contains("extended to 2024-11-27 23:59"), "{extended}");
-    let out = run(&["case", "extend", "1", "--reason", "再次延期"], data);
+    assert!(text(&out.stderr).contains("ran out"), "{}", text(&out.stderr));
+    // Received now, in a configuration whose calendar also has a (test-only) 2027 file, so the
+    // 20 and 40 working days can run into the new year: extended once.
+    let cfg = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("config"), cfg.path());
+    std::fs::write(
+        cfg.path().join("calendar/2027.csv"),
+        "date,kind,name\n2027-01-01,holiday,New Year's Day\n2027-01-02,holiday,New Year's Day\n2027-01-03,holiday,New Year's Day\n",
+    )
+    .unwrap();
+    let c = cfg.path().to_str().unwrap();
+    let with = |args: &[&str]| {
+        let mut v = vec!["--config", c];
+        v.extend(args);
+        v.extend(["--data", data]);
+        yuqing(&v, None, &root())
+    };
+    let out = with(&[
+        "case",
+        "open",
+        "--kind",
+        "依申请公开",
+        "--department",
+        "自然资源局",
+        "--title",
+        "申请公开规划批复",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = with(&["case", "extend", "2", "--reason", ""]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = with(&["case", "extend", "2", "--reason", "需征求第三方意见（条例第三十三条）"]);
+    assert!(out.status.success() && text(&out.stdout).contains("extended to"), "{}", text(&out.stderr));
+    let out = with(&["case", "extend", "2", "--reason", "再次延期"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("extended already"), "{}", text(&out.stderr));
     assert!(ok(&["audit", "verify"], data).contains("chain intact"));

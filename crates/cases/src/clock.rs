@@ -324,10 +324,32 @@ impl ClockTemplates {
             let mut stops = Vec::new();
             for s in &c.stops_on {
                 match StopEvent::parse(s) {
+                    Some(StopEvent::Publication(k))
+                        if crate::case::PublicationKind::parse(&k).map(|p| p.as_str())
+                            != Some(k.as_str()) =>
+                    {
+                        bad(format!(
+                            "stops_on `{s}`: `{k}` is not a publication kind (authoritative_info, press_conference, response, interpretation, reply)"
+                        ))
+                    }
                     Some(stop) => stops.push(stop),
                     None => {
                         bad(format!("stops_on `{s}` is not `acknowledged`, `closed` or `publication:<kind>`"))
                     }
+                }
+            }
+            for k in &c.kinds {
+                if crate::case::CaseKind::parse(k).map(|x| x.as_str()) != Some(k.as_str()) {
+                    bad(format!(
+                        "kinds: `{k}` is not a case kind id (response, clarification, policy_interpretation, emergency, message_reply, information_request)"
+                    ));
+                }
+            }
+            for g in &c.grades {
+                if crate::case::IncidentGrade::parse(g).map(|x| x.as_str()) != Some(g.as_str()) {
+                    bad(format!(
+                        "grades: `{g}` is not a grade id (general, large, major, extraordinarily_major)"
+                    ));
                 }
             }
             if stops.is_empty() {
@@ -441,5 +463,17 @@ impl ClockTemplates {
     /// The clocks `stop` stops.
     pub fn stopped_by<'a>(&'a self, stop: &'a StopEvent) -> impl Iterator<Item = &'a ClockSpec> + 'a {
         self.clocks.iter().filter(move |c| c.stopped_by(stop))
+    }
+}
+
+/// The clock a reopened case of `kind` runs again (the shipped templates' ids): the answer the
+/// kind owes. None for a kind without one.
+pub fn main_clock(kind: &str) -> Option<&'static str> {
+    match kind {
+        "response" | "clarification" | "emergency" => Some("response"),
+        "policy_interpretation" => Some("interpretation"),
+        "message_reply" => Some("message_reply"),
+        "information_request" => Some("information_request"),
+        _ => None,
     }
 }

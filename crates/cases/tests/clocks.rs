@@ -221,6 +221,17 @@ warnings = [0.8, 0.5]
     .unwrap_err()
     .to_string();
     assert!(err.contains("whenever"), "{err}");
+    let typos = "[[clock]]\nid = \"t\"\nname = \"T\"\nhours = 1\nkinds = [\"回应\", \"respons\"]\ngrades = [\"big\"]\nstart = \"case_opened\"\nstops_on = [\"publication:情况通报\", \"publication:\"]\n";
+    let err = ClockTemplates::parse("clocks.toml", typos).unwrap_err().to_string();
+    for want in [
+        "`情况通报` is not a publication kind",
+        "`` is not a publication kind",
+        "`回应` is not a case kind id",
+        "`respons` is not a case kind id",
+        "`big` is not a grade id",
+    ] {
+        assert!(err.contains(want), "{err:?} should mention {want:?}");
+    }
 }
 
 fn start_strategy() -> impl Strategy<Value = DateTime<FixedOffset>> {

@@ -135,6 +135,10 @@ pub enum ClockOp {
     Start(NewClock),
     /// Stop a running clock.
     Stop { clock: String, reason: String, at: DateTime<Utc> },
+    /// Start a new cycle of a clock (a reopened case): a new row `{clock}#N` with the length and
+    /// warning fractions of the clock's first cycle, from `at`. A working-day clock's new cycle
+    /// keeps the first cycle's wall-clock length. Nothing when the case never had that clock.
+    Restart { clock: String, at: DateTime<Utc> },
     /// Move a running clock's deadline (a recorded extension).
     Extend { clock: String, due_at: DateTime<Utc>, warnings: Vec<DateTime<Utc>> },
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use yuqing_cases::case::{Actor, Transition};
-use yuqing_core::cases::{AuditEntry, CaseStore, DueFiring};
+use yuqing_core::cases::{AuditEntry, CaseStore, ClockOp, DueFiring};
 use yuqing_core::events::NewDelivery;
 use yuqing_core::notify::OutboundMessage;
 use yuqing_core::store::StoreError;
@@ -176,9 +176,14 @@ impl<S: CaseStore> Ticker<S> {
                     "note": applied.note, "heat_then": then, "heat_now": heat,
                 }),
             };
+            // The answer is owed again: its clock runs a new cycle from now.
+            let ops: Vec<ClockOp> = yuqing_cases::clock::main_clock(stored.case.kind.as_str())
+                .map(|k| ClockOp::Restart { clock: k.to_owned(), at: now })
+                .into_iter()
+                .collect();
             match self
                 .store
-                .save_case(&stored, view.stored.version, None, &[], &[audit], &deliveries, now)
+                .save_case(&stored, view.stored.version, None, &ops, &[audit], &deliveries, now)
                 .await
             {
                 Ok(_) => reopened += 1,

@@ -623,7 +623,17 @@ async fn a_second_wave_reopens_a_published_case() {
     let mut case = Case::open(0, CaseKind::Response, "水利局", "喀拉苏村停水", at(0));
     case.event_id = Some(event);
     let meta = CaseMeta { opened_by: "desk".into(), ..CaseMeta::default() };
-    let id = s.store.open_case(&case, &meta, &[], &[], t0()).await.unwrap();
+    let response = yuqing_core::cases::NewClock {
+        clock: "response".into(),
+        name: "回应".into(),
+        limit_text: "48 h".into(),
+        started_at: t0(),
+        due_at: t0() + Duration::hours(48),
+        warnings: vec![t0() + Duration::hours(24)],
+        escalate: true,
+        count: true,
+    };
+    let id = s.store.open_case(&case, &meta, &[response], &[], t0()).await.unwrap();
     let mut stored = s.store.case(id).await.unwrap().unwrap().stored;
     let officer = Actor::User { id: 1, name: "王芳".into(), role: Role::PressOfficer };
     let reviewer = Actor::User { id: 2, name: "李审".into(), role: Role::Reviewer };
@@ -671,6 +681,12 @@ async fn a_second_wave_reopens_a_published_case() {
     let view = s.store.case(id).await.unwrap().unwrap();
     assert_eq!(view.stored.case.state(), CaseState::Assessing);
     assert!(view.stored.case.history().last().unwrap().note.contains("二次舆情"));
+    // The answer is owed again: the response clock runs a new 48 h cycle from the reopening.
+    let first = view.clocks.iter().find(|k| k.clock == "response").unwrap();
+    assert_eq!(first.stop_reason.as_deref(), Some("reopened"));
+    let again = view.clocks.iter().find(|k| k.clock == "response#2").unwrap();
+    assert_eq!(again.due_at, t0() + Duration::hours(2) + Duration::hours(48));
+    assert_eq!(again.next_fire_at, Some(t0() + Duration::hours(2) + Duration::hours(24)));
     let q = s.queued().await;
     assert_eq!(q.get(&("water-officer".into(), "reminder".into())), Some(&1), "{q:?}");
     // Reopened once: the watch is over.

@@ -370,7 +370,9 @@ impl CaseStore for SqlStore {
     async fn untracked_policy_documents(&self, limit: u32) -> Result<Vec<PolicyDocument>, StoreError> {
         let rows = sqlx::query(
             "SELECT p.id, p.title, p.url, COALESCE(p.published_at, p.fetched_at), ep.event_id, a.result FROM posts p \
-             JOIN event_posts ep ON ep.post_id = p.id LEFT JOIN analyses a ON a.post_id = p.id \
+             JOIN event_posts ep ON ep.post_id = p.id \
+             LEFT JOIN analyses a ON a.post_id = p.id \
+             AND a.analyzed_at = (SELECT MAX(x.analyzed_at) FROM analyses x WHERE x.post_id = p.id) \
              WHERE p.policy_document = 1 AND p.duplicate_of IS NULL \
              AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.document_post = p.id) ORDER BY p.id LIMIT $1",
         )
@@ -479,7 +481,7 @@ impl CaseStore for SqlStore {
             "UPDATE cases SET state = $1, title = $2, co_departments = $3, grade = $4, incident_at = $5, \
              detected_at = $6, document_at = $7, document_url = $8, superior_due_at = $9, acked_at = $10, \
              published_at = $11, closed_at = $12, watch_until = $13, merged_into = $14, draft_revision = $15, \
-             approved_revision = $16, checked_revision = $17, record = $18, level = $19, \
+             approved_revision = $16, checked_revision = COALESCE($17, checked_revision), record = $18, level = $19, \
              version = version + 1, updated_at = $20, watch_heat = $23 WHERE id = $21 AND version = $22",
         )
         .bind(case.state().as_str())
@@ -521,15 +523,55 @@ impl CaseStore for SqlStore {
                 ClockOp::Stop { clock, reason, at } => {
                     sqlx::query(
                         "UPDATE case_clocks SET stopped_at = $1, stop_reason = $2, next_fire_at = NULL, next_fire = NULL \
-                         WHERE case_id = $3 AND clock = $4 AND stopped_at IS NULL",
+                         WHERE case_id = $3 AND (clock = $4 OR clock LIKE $5) AND stopped_at IS NULL",
                     )
                     .bind(ms(*at))
                     .bind(reason)
                     .bind(case.id)
                     .bind(clock)
+                    .bind(format!("{clock}#%"))
                     .execute(&mut *tx)
                     .await
                     .map_err(err)?;
+                }
+                ClockOp::Restart { clock, at } => {
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {CLOCK_COLUMNS} FROM case_clocks k WHERE k.case_id = $1 AND (k.clock = $2 OR k.clock LIKE $3) ORDER BY k.id"
+                    )))
+                    .bind(case.id)
+                    .bind(clock)
+                    .bind(format!("{clock}#%"))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    let cycles: Vec<ClockRow> = rows.iter().map(clock_row).collect::<Result<_, _>>()?;
+                    let Some(first) = cycles.iter().find(|k| &k.clock == clock) else { continue };
+                    let span = first.due_at - first.started_at;
+                    let warnings = first.warnings.iter().map(|w| *at + (*w - first.started_at)).collect();
+                    let n = cycles.len() + 1;
+                    // Any cycle still running ends here.
+                    sqlx::query(
+                        "UPDATE case_clocks SET stopped_at = $1, stop_reason = 'reopened', next_fire_at = NULL, next_fire = NULL \
+                         WHERE case_id = $2 AND (clock = $3 OR clock LIKE $4) AND stopped_at IS NULL",
+                    )
+                    .bind(ms(*at))
+                    .bind(case.id)
+                    .bind(clock)
+                    .bind(format!("{clock}#%"))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                    let new = NewClock {
+                        clock: format!("{clock}#{n}"),
+                        name: format!("{}（第{n}轮）", first.name),
+                        limit_text: first.limit_text.clone(),
+                        started_at: *at,
+                        due_at: *at + span,
+                        warnings,
+                        escalate: first.escalate,
+                        count: first.count,
+                    };
+                    insert_clock(&mut tx, case.id, &new).await?;
                 }
                 ClockOp::Extend { clock, due_at, warnings } => {
                     // Firings already made stay made: the next one is the first not yet fired.
@@ -687,13 +729,15 @@ impl CaseStore for SqlStore {
         let moved = sqlx::query(
             "UPDATE case_clocks SET next_fire_at = $1, next_fire = $2, \
              breached_at = CASE WHEN $3 = 'breach' THEN $4 ELSE breached_at END \
-             WHERE id = $5 AND next_fire = $3 AND stopped_at IS NULL",
+             WHERE id = $5 AND next_fire = $3 AND next_fire_at = $6 AND due_at = $7 AND stopped_at IS NULL",
         )
         .bind(next.as_ref().map(|(_, at)| ms(*at)))
         .bind(next.map(|(n, _)| n))
         .bind(&f.firing)
         .bind(ms(now))
         .bind(f.clock.id)
+        .bind(ms(f.due_at))
+        .bind(ms(f.clock.due_at))
         .execute(&mut *tx)
         .await
         .map_err(err)?
