@@ -2,6 +2,8 @@
 //! `yuqing check-config` and `yuqing token`.
 
 use std::path::{Path, PathBuf};
+
+use chrono::Datelike;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -166,6 +168,14 @@ fn check_case_config(res: &Resources, config_dir: Option<&Path>) -> Result<Strin
     }
     let cal = crate::cases_cmd::load_calendar(config_dir, None)?;
     let years: Vec<i32> = cal.years().collect();
+    // Working-day deadlines run weeks ahead: a calendar that ends within 60 days refuses them soon.
+    let ahead = (chrono::Utc::now() + chrono::Duration::days(60)).year();
+    if years.last().is_none_or(|last| *last < ahead) {
+        println!(
+            "warning: the working-day calendar has no data for {ahead}: working-day deadlines reaching it will be refused; \
+             add calendar/{ahead}.csv from the State Council's holiday notice (config/calendar/README.md)"
+        );
+    }
     Ok(format!(
         "{} clocks, the publication check, a calendar of {}",
         clocks.clocks.len(),

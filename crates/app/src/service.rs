@@ -276,6 +276,13 @@ pub async fn serve(res: &Resources, svc: Service) -> Result<()> {
     // The policy-interpretation tracker: a 政策解读 case per new policy document.
     let tracker = {
         let calendar = crate::cases_cmd::load_calendar(svc.config_dir.as_deref(), None)?;
+        let ahead = chrono::Datelike::year(&(Utc::now() + chrono::Duration::days(60)));
+        if !calendar.covers(ahead) {
+            tracing::warn!(
+                year = ahead,
+                "the working-day calendar has no data for {ahead}: working-day deadlines reaching it are refused until calendar/{ahead}.csv is added"
+            );
+        }
         let clocks_toml = res
             .config
             .files
