@@ -442,6 +442,12 @@ impl Analyzer {
             yuqing_text::detect_lang(&format!("{}\n{}", doc.title, doc.body))
         };
 
+        // A county name inside a company's trade name (丰新源投资有限公司) is not a place mention.
+        place_hits.retain(|(p, h)| {
+            let pl = &self.places[*p as usize];
+            !(pl.kind == PlaceKind::County
+                && in_trade_name(normalized(h.field).as_str(), h.start as usize, h.end as usize))
+        });
         // Places, in order of first appearance, title first. A place name inside a longer one
         // (喀拉布拉 in 喀拉布拉克村) is not a mention of its own.
         place_hits.sort_unstable_by_key(|h| (h.1.field, h.1.start, std::cmp::Reverse(h.1.end)));
@@ -597,3 +603,21 @@ fn evidence_at<'w>(norm: &[Normalized; 2], word: &'w str, h: Hit, count: u32) ->
 
 #[cfg(test)]
 mod tests;
+
+/// Whether the name at `text[start..end]` is part of a company's trade name: directly after a Han
+/// character that does not end a phrase (丰新源…, not 在新源… or 、新源…) and followed within four
+/// characters by a company word (投资, 有限, 公司, 集团, 实业, 置业, 地产, 房地产, 商贸, 贸易, 物业,
+/// 科技). `新源县…有限公司` is not affected: the longer name 新源县 is matched there.
+fn in_trade_name(text: &str, start: usize, end: usize) -> bool {
+    const COMPANY: [&str; 12] =
+        ["投资", "有限", "公司", "集团", "实业", "置业", "地产", "房地产", "商贸", "贸易", "物业", "科技"];
+    const PHRASE_END: &str = "在到去从于的和与及是往回来住向对给把被由自为、，。；：“”（）《》 \t\n";
+    let (Some(before), Some(after)) = (text.get(..start), text.get(end..)) else { return false };
+    let Some(prev) = before.chars().next_back() else { return false };
+    let han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
+    if !han(prev) || PHRASE_END.contains(prev) {
+        return false;
+    }
+    let window: String = after.chars().take(6).collect();
+    COMPANY.iter().any(|w| window.find(w).is_some_and(|i| window[..i].chars().count() <= 4))
+}

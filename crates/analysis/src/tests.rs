@@ -401,3 +401,16 @@ fn hand_written_json_is_the_serde_document_byte_for_byte() {
     assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&a).unwrap());
     assert!(n >= 20);
 }
+
+#[test]
+fn a_county_name_inside_a_trade_name_is_not_a_place() {
+    assert!(super::in_trade_name(
+        "购买西地省丰新源投资有限公司建设的商品房",
+        "购买西地省丰".len(),
+        "购买西地省丰新源".len()
+    ));
+    assert!(!super::in_trade_name("我在新源投资建厂", "我在".len(), "我在新源".len()));
+    assert!(!super::in_trade_name("新源投资有限公司", 0, "新源".len()));
+    assert!(!super::in_trade_name("来自新源的游客", "来自".len(), "来自新源".len()));
+    assert!(!super::in_trade_name("丰新源", "丰".len(), "丰新源".len()));
+}
