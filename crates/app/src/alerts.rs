@@ -23,16 +23,6 @@ use yuqing_store::SqlStore;
 
 use crate::resources::Resources;
 
-/// Writes a line to stdout; a closed pipe (`yuqing events | head`) ends the command quietly.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }};
-}
-
 /// The built-in channel that writes messages to the service log.
 pub const LOG_CHANNEL: &str = "log";
 

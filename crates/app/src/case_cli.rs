@@ -25,15 +25,6 @@ use crate::alerts::Db;
 use crate::cases_cmd::{load_calendar, parse_moment};
 use crate::resources::Resources;
 
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }};
-}
-
 /// Who acts: until accounts exist (web app), the operator names themself and their role.
 #[derive(Debug, Args)]
 pub struct By {

@@ -4,6 +4,16 @@
 //! current directory or the copies embedded at build time), wires the analysis crates together
 //! and writes results. Logs go to stderr; results to stdout.
 
+/// Prints a line of results to stdout; a closed pipe (`| head`) ends the command successfully.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }};
+}
+
 mod alerts;
 mod analyze;
 mod case_cli;

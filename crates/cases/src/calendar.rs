@@ -23,6 +23,11 @@ pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset")
 }
 
+/// A moment in Beijing time.
+pub fn in_beijing<Tz: TimeZone>(t: &DateTime<Tz>) -> DateTime<FixedOffset> {
+    t.with_timezone(&beijing())
+}
+
 /// What a date is under the official calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DayKind {

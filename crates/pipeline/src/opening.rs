@@ -12,7 +12,8 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
+use yuqing_cases::calendar::in_beijing;
 use yuqing_cases::clock::Starts;
 use yuqing_cases::{Calendar, Case, CaseKind, ClockTemplates};
 use yuqing_core::cases::{AuditEntry, CaseMeta, CaseStore, ClockOp, NewClock};
@@ -70,6 +71,29 @@ fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Other(m) if m.contains("UNIQUE") || m.contains("duplicate key"))
 }
 
+/// Opens a case by policy, as the system, with an audit entry naming its clocks. `false`: another
+/// process opened it first (a unique index).
+async fn open_by_policy<S: CaseStore>(
+    store: &S,
+    case: &Case,
+    meta: &CaseMeta,
+    clocks: &[NewClock],
+    mut detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    detail["clocks"] = clocks
+        .iter()
+        .map(|c| serde_json::json!({"clock": c.clock, "due_at": c.due_at.to_rfc3339()}))
+        .collect();
+    let audit =
+        AuditEntry { at: now, actor: "system".into(), action: "case.open".into(), case_id: None, detail };
+    match store.open_case(case, meta, clocks, &[audit], now).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_unique_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 impl<S: CaseStore> LevelOpener<S> {
     pub fn new(store: Arc<S>, calendar: Calendar, clocks: ClockTemplates, policy: AutoOpen) -> Self {
         LevelOpener { store, calendar, clocks, policy }
@@ -83,12 +107,12 @@ impl<S: CaseStore> LevelOpener<S> {
         for e in self.store.events_without_case(&levels, 200).await? {
             let Some(lead) = e.departments.first().cloned() else { continue };
             let kind = self.policy.kind;
-            let mut case = Case::open(0, kind, lead.clone(), e.title.clone(), beijing(now));
+            let mut case = Case::open(0, kind, lead.clone(), e.title.clone(), in_beijing(&now));
             case.event_id = Some(e.id);
             case.co_departments = e.departments.iter().skip(1).cloned().collect();
             let starts = Starts {
-                case_opened: Some(beijing(now)),
-                first_detected: Some(beijing(e.first_at)),
+                case_opened: Some(in_beijing(&now)),
+                first_detected: Some(in_beijing(&e.first_at)),
                 ..Starts::default()
             };
             let clocks: Vec<NewClock> =
@@ -106,20 +130,11 @@ impl<S: CaseStore> LevelOpener<S> {
                 opened_by: "system".into(),
                 ..CaseMeta::default()
             };
-            let audit = AuditEntry {
-                at: now,
-                actor: "system".into(),
-                action: "case.open".into(),
-                case_id: None,
-                detail: serde_json::json!({
-                    "policy": "auto_open", "event": e.id, "level": e.level.map(|l| l.as_str()), "department": lead,
-                    "clocks": clocks.iter().map(|c| serde_json::json!({"clock": c.clock, "due_at": c.due_at.to_rfc3339()})).collect::<Vec<_>>(),
-                }),
-            };
-            match self.store.open_case(&case, &meta, &clocks, &[audit], now).await {
-                Ok(_) => opened += 1,
-                Err(e) if is_unique_violation(&e) => {}
-                Err(e) => return Err(e),
+            let detail = serde_json::json!({
+                "policy": "auto_open", "event": e.id, "level": e.level.map(|l| l.as_str()), "department": lead,
+            });
+            if open_by_policy(self.store.as_ref(), &case, &meta, &clocks, detail, now).await? {
+                opened += 1;
             }
         }
         Ok(opened)
@@ -138,10 +153,6 @@ impl<S> std::fmt::Debug for InterpretationTracker<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InterpretationTracker").field("fallback", &self.fallback).finish_non_exhaustive()
     }
-}
-
-fn beijing(t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
 impl<S: CaseStore> InterpretationTracker<S> {
@@ -190,11 +201,12 @@ impl<S: CaseStore> InterpretationTracker<S> {
         for d in self.store.untracked_policy_documents(200).await? {
             let lead = d.departments.first().cloned().unwrap_or_else(|| self.fallback.clone());
             let kind = CaseKind::PolicyInterpretation;
-            let mut case = Case::open(0, kind, lead.clone(), format!("政策解读：{}", d.title), beijing(now));
+            let mut case =
+                Case::open(0, kind, lead.clone(), format!("政策解读：{}", d.title), in_beijing(&now));
             case.event_id = Some(d.event_id);
             let starts = Starts {
-                case_opened: Some(beijing(now)),
-                document_published: Some(beijing(d.published_at)),
+                case_opened: Some(in_beijing(&now)),
+                document_published: Some(in_beijing(&d.published_at)),
                 ..Starts::default()
             };
             let clocks: Vec<NewClock> =
@@ -214,21 +226,11 @@ impl<S: CaseStore> InterpretationTracker<S> {
                 opened_by: "system".into(),
                 ..CaseMeta::default()
             };
-            let audit = AuditEntry {
-                at: now,
-                actor: "system".into(),
-                action: "case.open".into(),
-                case_id: None,
-                detail: serde_json::json!({
-                    "tracker": "policy_interpretation", "post": d.post_id, "title": d.title, "department": lead,
-                    "clocks": clocks.iter().map(|c| serde_json::json!({"clock": c.clock, "due_at": c.due_at.to_rfc3339()})).collect::<Vec<_>>(),
-                }),
-            };
-            match self.store.open_case(&case, &meta, &clocks, &[audit], now).await {
-                Ok(_) => opened += 1,
-                // Another process opened it first (unique document post).
-                Err(e) if is_unique_violation(&e) => {}
-                Err(e) => return Err(e),
+            let detail = serde_json::json!({
+                "tracker": "policy_interpretation", "post": d.post_id, "title": d.title, "department": lead,
+            });
+            if open_by_policy(self.store.as_ref(), &case, &meta, &clocks, detail, now).await? {
+                opened += 1;
             }
         }
         Ok(opened)

@@ -10,9 +10,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+use yuqing_cases::calendar::in_beijing;
 use yuqing_cases::case::{Actor, Transition};
 use yuqing_core::cases::{AuditEntry, CaseStore, ClockOp, DueFiring};
 use yuqing_core::events::NewDelivery;
@@ -64,10 +65,6 @@ fn key(case: i64, clock: &str, firing: &str, whom: &str, channel: &str) -> Strin
     let hex: String = h.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect();
     let firing = firing.replace(':', "");
     format!("yq-c{case}-{clock}-{firing}-{hex}")
-}
-
-fn beijing(t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
 impl<S: CaseStore> Ticker<S> {
@@ -140,7 +137,7 @@ impl<S: CaseStore> Ticker<S> {
             let applied = match stored.case.apply(
                 Transition::Reopen { reason: reason.clone() },
                 &Actor::System,
-                beijing(now),
+                in_beijing(&now),
             ) {
                 Ok(a) => a,
                 Err(e) => {
@@ -226,7 +223,7 @@ impl<S: CaseStore> Ticker<S> {
             return Vec::new();
         };
         let breach = f.firing == "breach";
-        let due = beijing(f.clock.due_at).format("%Y-%m-%d %H:%M");
+        let due = in_beijing(&f.clock.due_at).format("%Y-%m-%d %H:%M");
         let line = match f.firing.as_str() {
             "breach" => format!("已超时：{}（{}）截止 {due}，已逾期", f.clock.name, f.clock.limit_text),
             w => {

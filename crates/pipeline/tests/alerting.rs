@@ -144,6 +144,24 @@ impl Setup {
     }
 }
 
+/// The shipped working-day calendar and clock templates.
+fn case_config() -> (yuqing_cases::Calendar, yuqing_cases::ClockTemplates) {
+    let files: Vec<(String, String)> = std::fs::read_dir(config_dir().join("calendar"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    let calendar =
+        yuqing_cases::Calendar::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
+    let clocks = yuqing_cases::ClockTemplates::parse(
+        "clocks.toml",
+        &std::fs::read_to_string(config_dir().join("clocks.toml")).unwrap(),
+    )
+    .unwrap();
+    (calendar, clocks)
+}
+
 /// Wednesday 2026-11-25 10:30 Beijing time: office hours.
 fn t0() -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai.with_ymd_and_hms(2026, 11, 25, 10, 30, 0).unwrap().with_timezone(&Utc)
@@ -539,20 +557,7 @@ async fn a_policy_document_opens_an_interpretation_case_with_its_clock() {
     doc.policy_document = true;
     s.ingest(vec![doc], t0()).await;
     s.alerting("w1").step(t0()).await.unwrap();
-    let dir = config_dir().join("calendar");
-    let files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
-    let calendar =
-        yuqing_cases::Calendar::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
-    let clocks = yuqing_cases::ClockTemplates::parse(
-        "clocks.toml",
-        &std::fs::read_to_string(config_dir().join("clocks.toml")).unwrap(),
-    )
-    .unwrap();
+    let (calendar, clocks) = case_config();
     let tracker = |c: &yuqing_cases::Calendar| {
         InterpretationTracker::new(s.store.clone(), c.clone(), clocks.clone(), "县人民政府办公室")
     };
@@ -722,19 +727,7 @@ async fn an_orange_event_opens_one_case_by_policy() {
         .open_manual_event("路灯不亮", &info, &["城市管理局".into()], Some(WarningLevel::Yellow), t0())
         .await
         .unwrap();
-    let files: Vec<(String, String)> = std::fs::read_dir(config_dir().join("calendar"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
-        .map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap()))
-        .collect();
-    let calendar =
-        yuqing_cases::Calendar::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).unwrap();
-    let clocks = yuqing_cases::ClockTemplates::parse(
-        "clocks.toml",
-        &std::fs::read_to_string(config_dir().join("clocks.toml")).unwrap(),
-    )
-    .unwrap();
+    let (calendar, clocks) = case_config();
     let policy =
         AutoOpen::parse("cases.toml", &std::fs::read_to_string(config_dir().join("cases.toml")).unwrap())
             .unwrap();

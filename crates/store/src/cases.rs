@@ -15,6 +15,7 @@ use yuqing_core::events::NewDelivery;
 use yuqing_core::store::StoreError;
 use yuqing_domain::WarningLevel;
 
+use crate::events::{level_of, opt_ms};
 use crate::{Backend, SqlStore, err, from_ms, ms};
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -25,14 +26,6 @@ const CASE_COLUMNS: &str = "id, record, origin, level, incident_at, detected_at,
 
 const CLOCK_COLUMNS: &str = "k.id, k.case_id, k.clock, k.name, k.limit_text, k.started_at, k.due_at, k.warnings, \
      k.next_fire_at, k.next_fire, k.stopped_at, k.stop_reason, k.breached_at, k.extended, k.escalate, k.count_breach";
-
-fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-    v.map(from_ms).transpose()
-}
-
-fn level_of(s: Option<String>) -> Result<Option<WarningLevel>, StoreError> {
-    s.map(|s| WarningLevel::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
-}
 
 fn ms_list(v: &[DateTime<Utc>]) -> String {
     serde_json::to_string(&v.iter().map(|t| ms(*t)).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())

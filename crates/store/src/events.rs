@@ -24,11 +24,11 @@ const ALERT_COLUMNS: &str = "id, event_id, receiver, department, route, note, le
 const DELIVERY_COLUMNS: &str = "id, alert_id, idempotency_key, kind, official, channel, to_addr, message, attempts, \
      created_at, not_before, sent_at, failed_at, last_error, lease_owner";
 
-fn level_of(s: Option<String>) -> Result<Option<WarningLevel>, StoreError> {
+pub(crate) fn level_of(s: Option<String>) -> Result<Option<WarningLevel>, StoreError> {
     s.map(|s| WarningLevel::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }
 
-fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn opt_ms(v: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     v.map(from_ms).transpose()
 }
 
