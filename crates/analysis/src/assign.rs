@@ -81,7 +81,6 @@ pub(crate) struct Input<'a, 'c> {
 }
 
 fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
-    let topic = &an.rules.topics[f.topic as usize];
     let mut terms: Vec<(u32, bool, u32)> = Vec::with_capacity(f.evidence.len()); // term, in title, count
     for e in &f.evidence {
         match terms.iter_mut().find(|t| t.0 == e.term) {
@@ -94,7 +93,7 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
     }
     let mut s = 0.0;
     for &(term, title, count) in &terms {
-        let len = an.rules.terms[term as usize].chars as usize;
+        let len = an.rules.term_chars(term) as usize;
         let mut w = 1.0 + 0.15 * (len.saturating_sub(2).min(4) as f32);
         if title {
             w *= 1.5;
@@ -102,7 +101,7 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
         w += 0.1 * (count.saturating_sub(1).min(3) as f32);
         s += w;
     }
-    let groups = topic.groups.max(u8::from(topic.groups == 0)) as f32; // expression topics count as one
+    let groups = f.groups.max(u8::from(f.groups == 0)) as f32; // expression topics count as one
     s *= 1.0 + 0.5 * (groups - 1.0);
     if is_named(an, f) {
         s *= 2.0;
@@ -111,14 +110,19 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
 }
 
 fn is_named(an: &Analyzer, f: &Fired) -> bool {
-    an.rules.topics[f.topic as usize].id.strip_suffix(NAMED_TOPIC).is_some_and(|p| p.ends_with('.'))
+    an.named_topics[f.topic as usize]
+}
+
+/// Whether a topic id is a unit's built-in name topic (`<unit>.named`).
+pub(crate) fn is_named_topic(id: &str) -> bool {
+    id.strip_suffix(NAMED_TOPIC).is_some_and(|p| p.ends_with('.'))
 }
 
 /// Rule score share of each functional unit whose topics fired.
 pub(crate) fn rule_shares(an: &Analyzer, fired: &[Fired]) -> Vec<(usize, f32)> {
     let mut scores: Vec<(usize, f32)> = Vec::new();
     for f in fired {
-        let unit = an.rules.topics[f.topic as usize].unit;
+        let unit = f.unit as usize;
         if !an.is_functional(unit) {
             continue;
         }
@@ -156,13 +160,13 @@ pub(crate) fn assign<'a>(
     let mut functional: Vec<DepartmentHit> = Vec::new();
     for f in inp.fired {
         let topic = &an.rules.topics[f.topic as usize];
-        let unit = topic.unit;
+        let unit = f.unit as usize;
         if !an.is_functional(unit) {
             // Township governments are placed by the places and conduct words below.
             continue;
         }
         let (s, distinct) = topic_score(an, f);
-        let strong = distinct >= 2 || topic.groups >= 2 || is_named(an, f);
+        let strong = distinct >= 2 || f.groups >= 2 || is_named(an, f);
         let out = TopicOut {
             id: topic.id.as_str(),
             name: topic.name.as_str(),

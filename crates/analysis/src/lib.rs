@@ -181,6 +181,8 @@ pub struct Analyzer {
     sentiment: SentimentLexicon,
     matcher: Matcher,
     rules: RuleSet,
+    /// Per topic: whether it is a unit's built-in name topic.
+    named_topics: Vec<bool>,
     places: Vec<Place>,
     risk_words: Vec<RiskWord>,
     /// Unit index of each township's government, by township index.
@@ -347,6 +349,7 @@ impl Analyzer {
             stopwords,
             sentiment,
             matcher,
+            named_topics: rules.topics.iter().map(|t| assign::is_named_topic(&t.id)).collect(),
             rules,
             places,
             risk_words,

@@ -99,7 +99,70 @@ impl MatcherBuilder {
         let nfa = NFA::builder().match_kind(MatchKind::Standard).build(&self.patterns)?;
         // An NFA always supports unanchored searches; `None` would only make scans find nothing.
         let start = nfa.start_state(Anchored::No).ok();
-        Ok(Matcher { nfa, start, patterns: self.patterns, uses: self.uses })
+        // One packed word per pattern, so a match costs one load of a dense array: most patterns
+        // have one use; the others point into `more`.
+        let mut uses = Vec::with_capacity(self.uses.len());
+        let mut more = Vec::new();
+        for list in self.uses {
+            match list[..] {
+                [(what, boundary)] => uses.push(Packed::one(what, boundary)),
+                _ => {
+                    uses.push(Packed::many(more.len() as u32));
+                    more.push(list);
+                }
+            }
+        }
+        Ok(Matcher { nfa, start, patterns: self.patterns, uses, more })
+    }
+}
+
+/// A pattern's use packed in a `u64`: the index in bits 0–31, the kind in bits 32–39, the boundary
+/// in bits 40–47. A pattern with several uses has the kind `MANY` and, as index, the position of
+/// its list in `Matcher::more`.
+#[derive(Debug, Clone, Copy)]
+struct Packed(u64);
+
+impl Packed {
+    const MANY: u64 = 0xFF;
+
+    fn one(what: Use, boundary: Boundary) -> Self {
+        let (kind, index) = match what {
+            Use::Term(i) => (0, i),
+            Use::Place(i) => (1, i),
+            Use::Risk(i) => (2, i),
+            Use::Government(i) => (3, i),
+            Use::Conduct(i) => (4, i),
+        };
+        let b = match boundary {
+            Boundary::None => 0,
+            Boundary::Start => 1,
+            Boundary::Both => 2,
+        };
+        Packed(u64::from(index) | kind << 32 | b << 40)
+    }
+
+    /// Several uses: the list `more[at]`.
+    fn many(at: u32) -> Self {
+        Packed(u64::from(at) | Self::MANY << 32)
+    }
+
+    /// The use, or the position of the list of uses in `Matcher::more`.
+    fn unpack(self) -> Result<(Use, Boundary), usize> {
+        let index = self.0 as u32;
+        let what = match self.0 >> 32 & 0xFF {
+            0 => Use::Term(index),
+            1 => Use::Place(index),
+            2 => Use::Risk(index),
+            3 => Use::Government(index),
+            4 => Use::Conduct(index),
+            _ => return Err(index as usize),
+        };
+        let boundary = match self.0 >> 40 & 0xFF {
+            0 => Boundary::None,
+            1 => Boundary::Start,
+            _ => Boundary::Both,
+        };
+        Ok((what, boundary))
     }
 }
 
@@ -109,7 +172,9 @@ pub struct Matcher {
     nfa: NFA,
     start: Option<aho_corasick::automaton::StateID>,
     patterns: Vec<String>,
-    uses: Vec<Vec<(Use, Boundary)>>,
+    /// Per pattern, its use (or where its several uses are in `more`).
+    uses: Vec<Packed>,
+    more: Vec<Vec<(Use, Boundary)>>,
 }
 
 fn is_word_char(c: char) -> bool {
@@ -156,7 +221,7 @@ impl Matcher {
     ) {
         let mut word_start = None;
         let mut word_end = None;
-        for &(what, boundary) in &self.uses[pattern] {
+        let mut one = |what: Use, boundary: Boundary| {
             let ok = match boundary {
                 Boundary::None => true,
                 Boundary::Start => *word_start
@@ -169,6 +234,14 @@ impl Matcher {
             };
             if ok {
                 f(what, Hit { field, start: start as u32, end: end as u32 });
+            }
+        };
+        match self.uses[pattern].unpack() {
+            Ok((what, boundary)) => one(what, boundary),
+            Err(at) => {
+                for &(what, boundary) in &self.more[at] {
+                    one(what, boundary);
+                }
             }
         }
     }

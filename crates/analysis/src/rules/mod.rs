@@ -3,10 +3,11 @@
 //!
 //! Cost per post follows the hits, not the number of rules. Each topic is *anchored* by its two
 //! word groups least likely to be present (lowest sum of e^-IDF over their words), by its only
-//! group, or for an expression-only topic by every positive word of the expression. When a post
-//! contains words of all its anchor groups the topic becomes a candidate, checked against its other
+//! group, or for an expression-only topic by every positive word of the expression. Each word of a
+//! post sets its anchored topics' bits in two bit sets, one per anchor group (a few instructions a
+//! topic, no branch); a topic whose bits are set in both is a candidate, checked against its other
 //! groups, its excludes and its expression with O(1) lookups of which words the post contains. A
-//! frequent word thus wakes only the topics it anchors, and few of them become candidates.
+//! frequent word thus costs one bit per topic it anchors, and few topics become candidates.
 
 pub mod expr;
 
@@ -71,8 +72,6 @@ pub struct Topic {
     pub unit: usize,
     /// Number of non-empty word groups.
     pub groups: u8,
-    /// The non-empty word groups: each needs one of its terms.
-    group_terms: Vec<(Group, Vec<u32>)>,
     expr: Option<CExpr>,
 }
 
@@ -90,6 +89,10 @@ pub struct Evidence {
 #[derive(Debug, Clone)]
 pub struct Fired {
     pub topic: u32,
+    /// Index of the topic's unit in the analyzer's unit list.
+    pub unit: u32,
+    /// Number of non-empty word groups of the topic.
+    pub groups: u8,
     pub evidence: Vec<Evidence>,
 }
 
@@ -98,15 +101,50 @@ pub struct Fired {
 pub struct RuleSet {
     pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
-    /// For each term, the topics it anchors, one `u32` each (`topic << 2 | anchor bit`), so the
-    /// records of the words present in a post are read as a few short, dense runs:
-    /// `anchor_data[anchor_start[t]..anchor_start[t + 1]]`.
+    /// For each term, the topics it anchors, one `u32` each: `word << 6 | bit` of the topic's bit in
+    /// the anchor bit sets (the first anchor group's set is words `0..W`, the second's `W..2W`, with
+    /// `W` = `anchor_words`), read as `anchor_data[anchor_start[t]..anchor_start[t + 1]]`.
     anchor_start: Vec<u32>,
     anchor_data: Vec<u32>,
-    /// Per topic, the check a candidate must pass (`checks[check_start[topic]..]`): read only for
-    /// the few topics whose anchor groups are all present.
-    check_start: Vec<u32>,
-    checks: Vec<u32>,
+    /// Words of one anchor bit set (topics / 64, rounded up).
+    anchor_words: usize,
+    /// Topics anchored by one group or by expression words: their second anchor is always met.
+    single_anchor: Vec<u64>,
+    /// Per topic, one record (`records[record_start[topic]..]`) holding all a candidate's check and
+    /// its evidence need, so that a candidate costs one or two cache lines:
+    /// `[flags, unit, excludes, exclude terms…, groups, (group, len, terms…) × groups]`, where
+    /// `flags` has bit 0 for an expression and bit `1 + i` when group `i` is an anchor group.
+    record_start: Vec<u32>,
+    records: Vec<u32>,
+    /// Characters of each term (scoring weighs longer words more), saturating at 255.
+    term_chars: Vec<u8>,
+}
+
+/// Flag of a topic record: the topic has an expression.
+const HAS_EXPR: u32 = 1;
+
+/// The word groups of a topic record: (group, whether it anchors the topic, its terms).
+fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, bool, &[u32])> {
+    let flags = rec[0];
+    let mut k = 3 + rec[2] as usize;
+    let n = rec[k] as usize;
+    k += 1;
+    (0..n).map(move |i| {
+        let group = match rec[k] {
+            0 => Group::Region,
+            1 => Group::Subject,
+            _ => Group::Event,
+        };
+        let len = rec[k + 1] as usize;
+        let terms = &rec[k + 2..k + 2 + len];
+        k += 2 + len;
+        (group, flags >> (1 + i) & 1 == 1, terms)
+    })
+}
+
+/// The exclude terms of a topic record.
+fn record_excludes(rec: &[u32]) -> &[u32] {
+    &rec[3..3 + rec[2] as usize]
 }
 
 impl RuleSet {
@@ -123,9 +161,6 @@ impl RuleSet {
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
         let mut rar: Vec<f32> = Vec::new();
         let mut anchors: Vec<(u32, u32, u32)> = Vec::new(); // (term, topic, anchor bit)
-        // Per topic: `[n, excludes…, g, (len, terms…) × g]` over its non-anchor word groups.
-        let mut check_start: Vec<u32> = Vec::new();
-        let mut checks: Vec<u32> = Vec::new();
         for &def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
@@ -185,30 +220,40 @@ impl RuleSet {
             anchor.sort_unstable();
             anchor.dedup();
             anchors.extend(anchor.into_iter().map(|(t, bit)| (t, topic_idx, bit)));
-            check_start.push(checks.len() as u32);
-            checks.push(excludes.len() as u32);
-            checks.extend(&excludes);
-            let others: Vec<&Vec<u32>> = group_terms
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !anchor_groups.contains(i))
-                .map(|(_, (_, t))| t)
-                .collect();
-            checks.push(others.len() as u32);
-            for terms in others {
-                checks.push(terms.len() as u32);
-                checks.extend(terms);
+            let mut flags = u32::from(cexpr.is_some()) * HAS_EXPR;
+            for &g in &anchor_groups {
+                flags |= 1 << (1 + g);
+            }
+            rs.record_start.push(rs.records.len() as u32);
+            rs.records.extend([flags, unit as u32, excludes.len() as u32]);
+            rs.records.extend(&excludes);
+            rs.records.push(group_terms.len() as u32);
+            for (group, terms) in &group_terms {
+                rs.records.extend([*group as u32, terms.len() as u32]);
+                rs.records.extend(terms);
             }
             rs.topics.push(Topic {
                 id: def.id.clone(),
                 name: def.name.clone(),
                 unit,
                 groups: group_terms.len() as u8,
-                group_terms,
                 expr: cexpr,
             });
         }
-        check_start.push(checks.len() as u32);
+        rs.record_start.push(rs.records.len() as u32);
+        let words = rs.topics.len().div_ceil(64);
+        rs.anchor_words = words;
+        rs.single_anchor = vec![0; words];
+        for &(_, topic, bit) in &anchors {
+            if bit == 3 {
+                rs.single_anchor[topic as usize / 64] |= 1 << (topic % 64);
+            }
+        }
+        // The bit a record sets: the first set for bits 1 and 3, the second for bit 2.
+        let record = |topic: u32, bit: u32| -> u32 {
+            let word = topic / 64 + if bit == 2 { words as u32 } else { 0 };
+            word << 6 | topic % 64
+        };
         // Group the anchor records by term with a counting sort (stable: topics stay in order).
         let mut count = vec![0u32; rs.terms.len() + 1];
         for &(t, _, _) in &anchors {
@@ -221,31 +266,22 @@ impl RuleSet {
         rs.anchor_data = vec![0; anchors.len()];
         for &(t, topic, bit) in &anchors {
             let slot = &mut count[t as usize];
-            rs.anchor_data[*slot as usize] = topic << 2 | bit;
+            rs.anchor_data[*slot as usize] = record(topic, bit);
             *slot += 1;
         }
-        rs.check_start = check_start;
-        rs.checks = checks;
         rs
     }
 
-    /// Whether a candidate topic passes its check: `[n, excludes…, g, (len, terms…) × g]`.
-    fn passes(c: &[u32], has: impl Fn(u32) -> bool) -> bool {
-        let n = c[0] as usize;
-        if c[1..1 + n].iter().any(|&t| has(t)) {
-            return false;
-        }
-        let mut k = 1 + n;
-        let groups = c[k];
-        k += 1;
-        for _ in 0..groups {
-            let len = c[k] as usize;
-            if !c[k + 1..k + 1 + len].iter().any(|&t| has(t)) {
-                return false;
-            }
-            k += 1 + len;
-        }
-        true
+    /// Whether a candidate topic passes its check: no exclude present, and a word present in each
+    /// word group that is not an anchor group (anchor groups are known to be present).
+    fn passes(rec: &[u32], has: impl Fn(u32) -> bool) -> bool {
+        !record_excludes(rec).iter().any(|&t| has(t))
+            && record_groups(rec).all(|(_, anchor, terms)| anchor || terms.iter().any(|&t| has(t)))
+    }
+
+    /// Characters of a term, saturating at 255.
+    pub fn term_chars(&self, term: u32) -> u32 {
+        u32::from(self.term_chars[term as usize])
     }
 
     /// A group word as written in a list: a trailing `*` makes it a prefix.
@@ -274,7 +310,9 @@ impl RuleSet {
         }
         let id = self.terms.len() as u32;
         let normalized = builder.add_term(text, prefix, Use::Term(id)).unwrap_or_default().to_owned();
-        self.terms.push(Term { text: text.to_owned(), normalized, chars: text.chars().count() as u32 });
+        let chars = text.chars().count() as u32;
+        self.terms.push(Term { text: text.to_owned(), normalized, chars });
+        self.term_chars.push(chars.min(255) as u8);
         ids.insert(key, id);
         id
     }
@@ -313,7 +351,7 @@ impl RuleSet {
         char_index: &dyn Fn(Field, u32) -> u32,
         sc: &mut Scratch,
     ) -> Vec<Fired> {
-        sc.begin(self.terms.len(), self.topics.len());
+        sc.begin(self.terms.len(), self.anchor_words);
         let generation = sc.generation;
         // Group the hits by term with a counting sort over the terms present (stable, so each
         // term's hits stay in text order): `present[t]` becomes the range of its hits.
@@ -352,66 +390,80 @@ impl RuleSet {
             }
         };
         let has = |term: u32| bits[term as usize / 64] >> (term % 64) & 1 == 1;
-        // Candidates: topics anchored by a word of the post, checked from their inline records.
-        let mut i = 0;
-        while i < hits.len() {
-            let term = hits[i].0 as usize;
-            while i < hits.len() && hits[i].0 as usize == term {
-                i += 1;
-            }
+        // Candidates: the topics whose two anchor groups both have a word in the post. The tables
+        // are mostly out of cache by the time a post reaches them (segmentation and the IDF table
+        // run between two posts), so each pass first touches the lines it is about to read in a
+        // tight loop of independent loads: the misses then overlap instead of coming one by one.
+        touch(sc.distinct.iter().map(|&t| self.anchor_start.get(t as usize).copied().unwrap_or(0)));
+        touch(sc.distinct.iter().map(|&t| {
+            let at = self.anchor_start.get(t as usize).copied().unwrap_or(0);
+            self.anchor_data.get(at as usize).copied().unwrap_or(0)
+        }));
+        let words = self.anchor_words;
+        let seen = &mut sc.anchored[..2 * words];
+        for &term in &sc.distinct {
+            let term = term as usize;
             let records =
                 &self.anchor_data[self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
-            let anchored = &mut sc.anchored[..];
             for &rec in records {
-                let (topic, bit) = ((rec >> 2) as usize, rec & 3);
-                // Per topic: the anchor groups seen in this post, stamped with the generation.
-                let Some(slot) = anchored.get_mut(topic) else { continue };
-                let seen = if *slot >> 2 == generation { *slot & 3 } else { 0 };
-                if seen & bit == bit {
-                    continue;
+                if let Some(w) = seen.get_mut((rec >> 6) as usize) {
+                    *w |= 1 << (rec & 63);
                 }
-                *slot = generation << 2 | seen | bit;
-                if seen | bit == 3 {
-                    let check =
-                        &self.checks[self.check_start[topic] as usize..self.check_start[topic + 1] as usize];
-                    if Self::passes(check, has) {
-                        sc.passed.push(topic as u32);
-                    }
-                }
+            }
+        }
+        let (first, second) = seen.split_at_mut(words);
+        sc.candidates.clear();
+        for (w, ((a, b), single)) in
+            first.iter_mut().zip(second.iter_mut()).zip(&self.single_anchor).enumerate()
+        {
+            let mut both = *a & (*b | single);
+            (*a, *b) = (0, 0);
+            while both != 0 {
+                sc.candidates.push((w * 64 + both.trailing_zeros() as usize) as u32);
+                both &= both - 1;
+            }
+        }
+        touch(sc.candidates.iter().map(|&t| self.record_start.get(t as usize).copied().unwrap_or(0)));
+        touch(sc.candidates.iter().map(|&t| {
+            let at = self.record_start.get(t as usize).copied().unwrap_or(0);
+            self.records.get(at as usize + 2).copied().unwrap_or(0)
+        }));
+        for &topic in &sc.candidates {
+            let topic = topic as usize;
+            let rec = &self.records[self.record_start[topic] as usize..self.record_start[topic + 1] as usize];
+            if Self::passes(rec, has) {
+                sc.passed.push(topic as u32);
             }
         }
         let mut fired = Vec::new();
         for &topic_idx in &sc.passed {
-            let topic = &self.topics[topic_idx as usize];
-            let mut evidence = Vec::new();
-            if let Some(e) = &topic.expr {
+            let rec = &self.records[self.record_start[topic_idx as usize] as usize..];
+            let mut evidence = Vec::with_capacity(8);
+            if rec[0] & HAS_EXPR != 0
+                && let Some(e) = &self.topics[topic_idx as usize].expr
+            {
                 match eval(e, &lookup, char_index) {
                     Some(ev) => evidence.extend(ev),
                     None => continue,
                 }
             }
             let from_expr = !evidence.is_empty();
-            for (group, terms) in &topic.group_terms {
+            let mut groups = 0u8;
+            for (group, _, terms) in record_groups(rec) {
+                groups += 1;
                 for &term in terms {
+                    if !has(term) {
+                        continue;
+                    }
                     // A term's hits are sorted by field (title first), then position: the first
                     // of each field and how many there are come straight from the slice.
                     let hits = lookup(term);
                     let in_title = hits.partition_point(|h| h.1.field == Field::Title);
                     if in_title > 0 {
-                        evidence.push(Evidence {
-                            term,
-                            group: *group,
-                            hit: hits[0].1,
-                            count: in_title as u32,
-                        });
+                        evidence.push(Evidence { term, group, hit: hits[0].1, count: in_title as u32 });
                     }
                     if let Some(&(_, hit)) = hits.get(in_title) {
-                        evidence.push(Evidence {
-                            term,
-                            group: *group,
-                            hit,
-                            count: (hits.len() - in_title) as u32,
-                        });
+                        evidence.push(Evidence { term, group, hit, count: (hits.len() - in_title) as u32 });
                     }
                 }
             }
@@ -429,7 +481,7 @@ impl RuleSet {
                 evidence.dedup_by(|later, first| later.term == first.term && later.hit == first.hit);
                 evidence
             };
-            fired.push(Fired { topic: topic_idx, evidence });
+            fired.push(Fired { topic: topic_idx, unit: rec[1], groups, evidence });
         }
         // Leave the bit sets empty for the next post.
         for &(term, _) in hits {
@@ -450,9 +502,11 @@ struct Scratch {
     present: Vec<(u32, u32, u32)>,
     /// Terms the post contains, as a bit set.
     present_bits: Vec<u64>,
-    /// Per topic: `generation << 2 | anchor groups seen` (bits 1 and 2).
-    anchored: Vec<u32>,
+    /// The two anchor bit sets of [`RuleSet::anchor_data`]: all zero between posts.
+    anchored: Vec<u64>,
     passed: Vec<u32>,
+    /// Topics whose anchor groups are all present.
+    candidates: Vec<u32>,
     /// Terms present in the post, in order of first hit.
     distinct: Vec<u32>,
     /// The post's hits grouped by term.
@@ -460,11 +514,9 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn begin(&mut self, terms: usize, topics: usize) {
-        // Generations must fit in 30 bits (`anchored` keeps two flag bits below them).
-        if self.generation >= (1 << 30) - 1 {
+    fn begin(&mut self, terms: usize, anchor_words: usize) {
+        if self.generation == u32::MAX {
             self.present.iter_mut().for_each(|p| p.0 = 0);
-            self.anchored.iter_mut().for_each(|a| *a = 0);
             self.generation = 0;
         }
         self.generation += 1;
@@ -474,11 +526,17 @@ impl Scratch {
         if self.present_bits.len() < terms.div_ceil(64) {
             self.present_bits.resize(terms.div_ceil(64), 0);
         }
-        if self.anchored.len() < topics {
-            self.anchored.resize(topics, 0);
+        if self.anchored.len() < 2 * anchor_words {
+            self.anchored.resize(2 * anchor_words, 0);
         }
         self.passed.clear();
     }
+}
+
+/// Reads every value of `values` and keeps the result opaque to the optimiser: a prefetch without
+/// `unsafe`, used where a loop is about to read scattered lines of a large table.
+fn touch(values: impl Iterator<Item = u32>) {
+    std::hint::black_box(values.fold(0u32, |acc, v| acc ^ v));
 }
 
 thread_local! {
