@@ -163,6 +163,17 @@ pub struct Analysis<'a> {
     pub simhash: String,
 }
 
+/// The rule stage's result for one post, kept until its word stage.
+#[derive(Debug)]
+struct Matched {
+    norm: [Normalized; 2],
+    place_hits: Vec<(u32, Hit)>,
+    risk_hits: Vec<u32>,
+    gov: Vec<(u32, Hit)>,
+    conduct: Vec<(u32, Hit)>,
+    fired: Vec<rules::Fired>,
+}
+
 /// What the analyzer keeps between the rule stage and the output, for the router and `explain`.
 #[derive(Debug, Clone)]
 pub struct Intermediate {
@@ -249,11 +260,9 @@ impl Analyzer {
         let defs: Vec<&config::TopicDef> = cfg.topics.iter().chain(&named).collect();
         let unit_pos: FxHashMap<&str, usize> =
             cfg.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
-        let idf_ref = &idf;
         let rules = RuleSet::compile(
             &defs,
             |d| d.unit.as_ref().and_then(|u| unit_pos.get(u.as_str()).copied()),
-            |normalized| idf_ref.get(normalized),
             &mut b,
         );
 
@@ -390,20 +399,29 @@ impl Analyzer {
 
     /// Analyses one post, optionally with the learned router.
     pub fn analyze(&self, doc: &Document, model: Option<&RouterModel>) -> Analysis<'_> {
-        self.analyze_inner(doc, model, false).0
+        self.word_stage(doc, self.match_stage(doc), model, false).0
+    }
+
+    /// Analyses posts in order, the same as [`Analyzer::analyze`] on each. Faster on many posts:
+    /// the rule stage runs over all of them first, then segmentation and the rest, so each stage's
+    /// tables stay in cache across the batch instead of evicting one another at every post (with
+    /// thousands of topics, the rule tables are the larger part). Batches of a few dozen suffice.
+    pub fn analyze_batch<'d>(
+        &self,
+        docs: impl IntoIterator<Item = &'d Document>,
+        model: Option<&RouterModel>,
+    ) -> Vec<Analysis<'_>> {
+        let matched: Vec<(&Document, Matched)> = docs.into_iter().map(|d| (d, self.match_stage(d))).collect();
+        matched.into_iter().map(|(d, m)| self.word_stage(d, m, model, false).0).collect()
     }
 
     /// Analyses one post and also returns the intermediate words and fired topics.
     pub fn analyze_full(&self, doc: &Document, model: Option<&RouterModel>) -> (Analysis<'_>, Intermediate) {
-        self.analyze_inner(doc, model, true)
+        self.word_stage(doc, self.match_stage(doc), model, true)
     }
 
-    fn analyze_inner(
-        &self,
-        doc: &Document,
-        model: Option<&RouterModel>,
-        want_words: bool,
-    ) -> (Analysis<'_>, Intermediate) {
+    /// The rule stage: normalisation, the one scan of the automaton, and the topics that fire.
+    fn match_stage(&self, doc: &Document) -> Matched {
         let norm = [normalize(&doc.title), normalize(&doc.body)];
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
@@ -423,6 +441,20 @@ impl Analyzer {
         // In scan order (title first, text order): the rule set groups them by term itself.
         let char_index = |f: Field, byte: u32| normalized(f).char_index(byte as usize) as u32;
         let fired = self.rules.evaluate(&term_hits, &char_index);
+        Matched { norm, place_hits, risk_hits, gov, conduct, fired }
+    }
+
+    /// Everything after the rule stage: words, keywords, SimHash, sentiment, language, places,
+    /// risk and the department decision.
+    fn word_stage(
+        &self,
+        doc: &Document,
+        matched: Matched,
+        model: Option<&RouterModel>,
+        want_words: bool,
+    ) -> (Analysis<'_>, Intermediate) {
+        let Matched { norm, mut place_hits, mut risk_hits, gov, conduct, fired } = matched;
+        let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
         // Words: one segmentation per field.
         let mut words: Vec<&str> = Vec::new();

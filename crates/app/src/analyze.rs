@@ -26,7 +26,10 @@ pub struct AnalyzeArgs {
     pub threads: Option<usize>,
 }
 
+/// Lines read before the threads share them out.
 const CHUNK: usize = 1024;
+/// Lines analysed as one batch (see `Analyzer::analyze_batch`).
+const BATCH: usize = 32;
 
 pub fn load_model(path: Option<&std::path::Path>) -> Result<Option<RouterModel>> {
     path.map(|p| {
@@ -37,24 +40,40 @@ pub fn load_model(path: Option<&std::path::Path>) -> Result<Option<RouterModel>>
     .transpose()
 }
 
-/// Appends one output line (without the newline) for one input line to `out`: the analysis, or
-/// an error record that keeps the lines aligned. Returns the error message for stderr, if any.
-fn analyze_line(
+/// Appends the output lines (each with its newline) of `lines` to `out`: the analysis of each,
+/// or an error record that keeps the lines aligned. The lines are analysed as one batch
+/// ([`Analyzer::analyze_batch`]). Returns the error messages for stderr.
+fn analyze_lines(
     an: &Analyzer,
     model: Option<&RouterModel>,
-    line_no: usize,
-    line: &str,
+    lines: &[(usize, String)],
     out: &mut Vec<u8>,
-) -> Option<String> {
-    let err = match serde_json::from_str::<Document>(line) {
-        Ok(doc) => {
-            an.analyze(&doc, model).write_json(out);
-            return None;
+) -> Vec<String> {
+    let parsed: Vec<Result<Document, String>> = lines
+        .iter()
+        .map(|(_, l)| {
+            serde_json::from_str::<Document>(l)
+                .map_err(|e| format!("not a JSON object with string fields: {e}"))
+        })
+        .collect();
+    // One analysis per parsed line, in order.
+    let mut analyses = an.analyze_batch(parsed.iter().filter_map(|p| p.as_ref().ok()), model).into_iter();
+    let mut errors = Vec::new();
+    for ((line_no, _), p) in lines.iter().zip(&parsed) {
+        match p {
+            Ok(_) => {
+                if let Some(a) = analyses.next() {
+                    a.write_json(out);
+                }
+            }
+            Err(err) => {
+                out.extend_from_slice(error_record(*line_no, err).as_bytes());
+                errors.push(format!("line {line_no}: {err}"));
+            }
         }
-        Err(e) => format!("not a JSON object with string fields: {e}"),
-    };
-    out.extend_from_slice(error_record(line_no, &err).as_bytes());
-    Some(format!("line {line_no}: {err}"))
+        out.push(b'\n');
+    }
+    errors
 }
 
 fn error_record(line_no: usize, msg: &str) -> String {
@@ -77,7 +96,7 @@ pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
     let single = rayon::current_num_threads() == 1;
     let mut buf_out: Vec<u8> = Vec::with_capacity(1 << 16);
     loop {
-        let line = input::next_line(&mut *reader, &mut buf)?;
+        let line = input::next_line(&mut reader, &mut buf)?;
         let done = line.is_none();
         if let Some(l) = line {
             line_no += 1;
@@ -85,38 +104,38 @@ pub fn run(res: &Resources, args: &AnalyzeArgs) -> Result<ExitCode> {
                 chunk.push((line_no, l));
             }
         }
-        // One thread: stream line by line so the first result appears at once.
-        if (single && !chunk.is_empty()) || chunk.len() >= CHUNK || (done && !chunk.is_empty()) {
-            if single {
-                for (n, l) in &chunk {
-                    buf_out.clear();
-                    let err = analyze_line(&an, model.as_ref(), *n, l, &mut buf_out);
-                    buf_out.push(b'\n');
-                    out.write_all(&buf_out)?;
-                    if let Some(e) = err {
-                        bad += 1;
-                        eprintln!("{e}");
-                    }
-                }
+        // Lines go out as soon as no further line is waiting in the buffer, so a stream is
+        // answered line by line; from a file they go in batches (one thread) or chunks of
+        // batches (several threads).
+        let waiting = !done && input::has_buffered_line(&reader);
+        let full = chunk.len() >= if single { BATCH } else { CHUNK };
+        if !chunk.is_empty() && (full || !waiting) {
+            let errors: Vec<String> = if single {
+                buf_out.clear();
+                let errors = analyze_lines(&an, model.as_ref(), &chunk, &mut buf_out);
+                out.write_all(&buf_out)?;
+                errors
             } else {
-                let results: Vec<(Vec<u8>, Option<String>)> = chunk
-                    .par_iter()
-                    .map(|(n, l)| {
-                        let mut b = Vec::with_capacity(4096);
-                        let err = analyze_line(&an, model.as_ref(), *n, l, &mut b);
-                        b.push(b'\n');
-                        (b, err)
+                let results: Vec<(Vec<u8>, Vec<String>)> = chunk
+                    .par_chunks(BATCH)
+                    .map(|lines| {
+                        let mut b = Vec::with_capacity(4096 * lines.len());
+                        let errors = analyze_lines(&an, model.as_ref(), lines, &mut b);
+                        (b, errors)
                     })
                     .collect();
-                for (json, err) in results {
+                let mut errors = Vec::new();
+                for (json, e) in results {
                     out.write_all(&json)?;
-                    if let Some(e) = err {
-                        bad += 1;
-                        eprintln!("{e}");
-                    }
+                    errors.extend(e);
                 }
+                errors
+            };
+            for e in errors {
+                bad += 1;
+                eprintln!("{e}");
             }
-            if single && line_no <= 1 {
+            if !waiting {
                 out.flush()?;
             }
             chunk.clear();

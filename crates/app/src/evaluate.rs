@@ -28,7 +28,7 @@ fn read_labelled(path: &Path) -> Result<Vec<(Document, String)>> {
     let mut buf = Vec::new();
     let mut out = Vec::new();
     let mut n = 0;
-    while let Some(line) = input::next_line(&mut *r, &mut buf)? {
+    while let Some(line) = input::next_line(&mut r, &mut buf)? {
         n += 1;
         if line.trim().is_empty() {
             continue;

@@ -1,20 +1,26 @@
 //! Reading JSON-lines input from a file or stdin.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
+/// A buffered input; [`has_buffered_line`] tells whether a next line can be read without waiting.
+pub type Input = BufReader<Box<dyn Read>>;
+
 /// Opens `path` (`-` or none = stdin) for buffered reading.
-pub fn open(path: Option<&Path>) -> Result<Box<dyn BufRead>> {
-    Ok(match path {
-        None => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-        Some(p) if p == Path::new("-") => Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-        Some(p) => {
-            let f = std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            Box::new(BufReader::with_capacity(1 << 20, f))
-        }
-    })
+pub fn open(path: Option<&Path>) -> Result<Input> {
+    let inner: Box<dyn Read> = match path {
+        None => Box::new(std::io::stdin()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin()),
+        Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?),
+    };
+    Ok(BufReader::with_capacity(1 << 20, inner))
+}
+
+/// Whether a whole next line is already in the buffer (reading it will not wait for a pipe).
+pub fn has_buffered_line(r: &Input) -> bool {
+    r.buffer().contains(&b'\n')
 }
 
 /// Reads the next line as bytes (invalid UTF-8 is replaced, not fatal); `None` at the end.

@@ -172,7 +172,7 @@ pub fn synth(res: &Resources, args: &SynthArgs) -> Result<ExitCode> {
     let mut freq: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut n = 0;
     while n < 2000 {
-        let Some(line) = input::next_line(&mut *reader, &mut buf)? else {
+        let Some(line) = input::next_line(&mut reader, &mut buf)? else {
             break;
         };
         let Ok(doc) = serde_json::from_str::<Document>(&line) else {

@@ -1,13 +1,13 @@
 //! Topic rules: word groups (地域词 / 主体词 / 事件词 / 排除词) and expressions, compiled into the
 //! shared automaton and evaluated per post from the hits alone.
 //!
-//! Cost per post follows the hits, not the number of rules. Each topic is *anchored* by its two
-//! word groups least likely to be present (lowest sum of e^-IDF over their words), by its only
-//! group, or for an expression-only topic by every positive word of the expression. Each word of a
-//! post sets its anchored topics' bits in two bit sets, one per anchor group (a few instructions a
-//! topic, no branch); a topic whose bits are set in both is a candidate, checked against its other
-//! groups, its excludes and its expression with O(1) lookups of which words the post contains. A
-//! frequent word thus costs one bit per topic it anchors, and few topics become candidates.
+//! Cost per post follows the hits, not the number of rules. Every word of a topic's word group
+//! *anchors* the topic at the group's position (an expression-only topic is anchored by every
+//! positive word of its expression). Each word of a post sets its anchored topics' bits in one bit
+//! set per position (a few instructions a topic, no branch); a topic whose bits are set at every
+//! position it uses has all its word groups present and is a candidate, checked against its
+//! excludes and its expression with O(1) lookups of which words the post contains. A frequent word
+//! thus costs one bit per topic it belongs to, and only topics that fire, or nearly, are read.
 
 pub mod expr;
 
@@ -102,18 +102,19 @@ pub struct RuleSet {
     pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
     /// For each term, the topics it anchors, one `u32` each: `word << 6 | bit` of the topic's bit in
-    /// the anchor bit sets (the first anchor group's set is words `0..W`, the second's `W..2W`, with
-    /// `W` = `anchor_words`), read as `anchor_data[anchor_start[t]..anchor_start[t + 1]]`.
+    /// the anchor bit sets (position `i`'s set is words `i·W..(i + 1)·W`, `W` = `anchor_words`),
+    /// read as `anchor_data[anchor_start[t]..anchor_start[t + 1]]`.
     anchor_start: Vec<u32>,
     anchor_data: Vec<u32>,
     /// Words of one anchor bit set (topics / 64, rounded up).
     anchor_words: usize,
-    /// Topics anchored by one group or by expression words: their second anchor is always met.
-    single_anchor: Vec<u64>,
+    /// Per position after the first: the topics with no word group there (fewer groups, or an
+    /// expression only), whose bit at that position is always set.
+    unused_position: [Vec<u64>; POSITIONS - 1],
     /// Per topic, one record (`records[record_start[topic]..]`) holding all a candidate's check and
     /// its evidence need, so that a candidate costs one or two cache lines:
     /// `[flags, unit, excludes, exclude terms…, groups, (group, len, terms…) × groups]`, where
-    /// `flags` has bit 0 for an expression and bit `1 + i` when group `i` is an anchor group.
+    /// `flags` has bit 0 for an expression.
     record_start: Vec<u32>,
     records: Vec<u32>,
     /// Characters of each term (scoring weighs longer words more), saturating at 255.
@@ -123,13 +124,15 @@ pub struct RuleSet {
 /// Flag of a topic record: the topic has an expression.
 const HAS_EXPR: u32 = 1;
 
-/// The word groups of a topic record: (group, whether it anchors the topic, its terms).
-fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, bool, &[u32])> {
-    let flags = rec[0];
+/// Anchor positions: one per word group (地域词, 主体词, 事件词), in the order the topic lists them.
+const POSITIONS: usize = 3;
+
+/// The word groups of a topic record: (group, its terms).
+fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, &[u32])> {
     let mut k = 3 + rec[2] as usize;
     let n = rec[k] as usize;
     k += 1;
-    (0..n).map(move |i| {
+    (0..n).map(move |_| {
         let group = match rec[k] {
             0 => Group::Region,
             1 => Group::Subject,
@@ -138,7 +141,7 @@ fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, bool, &[u32])> {
         let len = rec[k + 1] as usize;
         let terms = &rec[k + 2..k + 2 + len];
         k += 2 + len;
-        (group, flags >> (1 + i) & 1 == 1, terms)
+        (group, terms)
     })
 }
 
@@ -148,19 +151,18 @@ fn record_excludes(rec: &[u32]) -> &[u32] {
 }
 
 impl RuleSet {
-    /// Compiles topics into `builder`. `unit_index` maps a topic to its unit's index; `rarity`
-    /// scores a term (its IDF) to choose each topic's anchor group. Expressions are assumed valid
-    /// (the config loader checked them); a topic whose expression fails to parse here is skipped.
+    /// Compiles topics into `builder`. `unit_index` maps a topic to its unit's index. Expressions
+    /// are assumed valid (the config loader checked them); a topic whose expression fails to parse
+    /// here is skipped.
     pub fn compile(
         defs: &[&TopicDef],
         unit_index: impl Fn(&TopicDef) -> Option<usize>,
-        rarity: impl Fn(&str) -> f32,
         builder: &mut MatcherBuilder,
     ) -> Self {
         let mut rs = RuleSet::default();
         let mut term_ids: FxHashMap<String, u32> = FxHashMap::default();
-        let mut rar: Vec<f32> = Vec::new();
-        let mut anchors: Vec<(u32, u32, u32)> = Vec::new(); // (term, topic, anchor bit)
+        let mut anchors: Vec<(u32, u32, usize)> = Vec::new(); // (term, topic, position)
+        let mut positions_used: Vec<usize> = Vec::new(); // per topic
         for &def in defs {
             let Some(unit) = unit_index(def) else {
                 continue;
@@ -182,48 +184,26 @@ impl RuleSet {
             }
             let excludes: Vec<u32> = def.exclude.iter().map(|w| rs.term(w, &mut term_ids, builder)).collect();
             let cexpr = expr.map(|e| rs.compile_expr(&e, &mut term_ids, builder));
-            while rar.len() < rs.terms.len() {
-                rar.push(rarity(&rs.terms[rar.len()].normalized));
-            }
-            // Anchors: a topic becomes a candidate when its anchor groups are all present. With
-            // two or more word groups, the two least likely to be present anchor it (bits 1 and 2);
-            // otherwise its one group, or every positive word of its expression (bits 1 | 2).
-            let mut anchor_groups: Vec<usize> = Vec::new();
-            let mut anchor: Vec<(u32, u32)> = Vec::new(); // (term, bit)
+            // Anchors: each group's words at the group's position, or the expression's positive
+            // words at the first.
+            let mut anchor: Vec<(u32, usize)> = Vec::new(); // (term, position)
             if group_terms.is_empty() {
                 let mut terms = Vec::new();
                 if let Some(e) = &cexpr {
                     e.positive_terms(&mut terms);
                 }
-                anchor.extend(terms.into_iter().map(|t| (t, 3)));
+                anchor.extend(terms.into_iter().map(|t| (t, 0)));
+                positions_used.push(1);
             } else {
-                // A group is present when any of its words is, so its chance is driven by its most
-                // common words: score it by minus the sum of e^-idf (a word's rough frequency).
-                let score =
-                    |terms: &[u32]| -> f32 { -terms.iter().map(|&t| (-rar[t as usize]).exp()).sum::<f32>() };
-                let mut order: Vec<usize> = (0..group_terms.len()).collect();
-                order.sort_by(|&a, &b| {
-                    score(&group_terms[b].1)
-                        .total_cmp(&score(&group_terms[a].1))
-                        .then(group_terms[a].1.len().cmp(&group_terms[b].1.len()))
-                        .then(a.cmp(&b))
-                });
-                anchor_groups.extend(order.iter().take(2));
-                if let [only] = anchor_groups[..] {
-                    anchor.extend(group_terms[only].1.iter().map(|&t| (t, 3)));
-                } else {
-                    for (g, bit) in anchor_groups.iter().zip([1u32, 2]) {
-                        anchor.extend(group_terms[*g].1.iter().map(|&t| (t, bit)));
-                    }
+                for (position, (_, terms)) in group_terms.iter().enumerate() {
+                    anchor.extend(terms.iter().map(|&t| (t, position)));
                 }
+                positions_used.push(group_terms.len());
             }
             anchor.sort_unstable();
             anchor.dedup();
-            anchors.extend(anchor.into_iter().map(|(t, bit)| (t, topic_idx, bit)));
-            let mut flags = u32::from(cexpr.is_some()) * HAS_EXPR;
-            for &g in &anchor_groups {
-                flags |= 1 << (1 + g);
-            }
+            anchors.extend(anchor.into_iter().map(|(t, position)| (t, topic_idx, position)));
+            let flags = u32::from(cexpr.is_some()) * HAS_EXPR;
             rs.record_start.push(rs.records.len() as u32);
             rs.records.extend([flags, unit as u32, excludes.len() as u32]);
             rs.records.extend(&excludes);
@@ -243,16 +223,18 @@ impl RuleSet {
         rs.record_start.push(rs.records.len() as u32);
         let words = rs.topics.len().div_ceil(64);
         rs.anchor_words = words;
-        rs.single_anchor = vec![0; words];
-        for &(_, topic, bit) in &anchors {
-            if bit == 3 {
-                rs.single_anchor[topic as usize / 64] |= 1 << (topic % 64);
+        for (i, unused) in rs.unused_position.iter_mut().enumerate() {
+            *unused = vec![0; words];
+            for (topic, &used) in positions_used.iter().enumerate() {
+                if used <= i + 1 {
+                    unused[topic / 64] |= 1 << (topic % 64);
+                }
             }
         }
-        // The bit a record sets: the first set for bits 1 and 3, the second for bit 2.
-        let record = |topic: u32, bit: u32| -> u32 {
-            let word = topic / 64 + if bit == 2 { words as u32 } else { 0 };
-            word << 6 | topic % 64
+        // The bit a record sets: the topic's bit in its position's set.
+        let record = |topic: u32, position: usize| -> u32 {
+            let word = (position * words) as u32 + topic / 64;
+            (word << 6) | (topic % 64)
         };
         // Group the anchor records by term with a counting sort (stable: topics stay in order).
         let mut count = vec![0u32; rs.terms.len() + 1];
@@ -264,19 +246,17 @@ impl RuleSet {
         }
         rs.anchor_start = count.clone();
         rs.anchor_data = vec![0; anchors.len()];
-        for &(t, topic, bit) in &anchors {
+        for &(t, topic, position) in &anchors {
             let slot = &mut count[t as usize];
-            rs.anchor_data[*slot as usize] = record(topic, bit);
+            rs.anchor_data[*slot as usize] = record(topic, position);
             *slot += 1;
         }
         rs
     }
 
-    /// Whether a candidate topic passes its check: no exclude present, and a word present in each
-    /// word group that is not an anchor group (anchor groups are known to be present).
+    /// Whether a candidate topic (all its word groups present) passes its check: no exclude present.
     fn passes(rec: &[u32], has: impl Fn(u32) -> bool) -> bool {
         !record_excludes(rec).iter().any(|&t| has(t))
-            && record_groups(rec).all(|(_, anchor, terms)| anchor || terms.iter().any(|&t| has(t)))
     }
 
     /// Characters of a term, saturating at 255.
@@ -390,51 +370,56 @@ impl RuleSet {
             }
         };
         let has = |term: u32| bits[term as usize / 64] >> (term % 64) & 1 == 1;
-        // Candidates: the topics whose two anchor groups both have a word in the post. The tables
+        // Candidates: the topics with a word of the post at every position they use. The tables
         // are mostly out of cache by the time a post reaches them (segmentation and the IDF table
         // run between two posts), so each pass first touches the lines it is about to read in a
         // tight loop of independent loads: the misses then overlap instead of coming one by one.
+        let run = |t: u32| -> std::ops::Range<usize> {
+            let t = t as usize;
+            match (self.anchor_start.get(t), self.anchor_start.get(t + 1)) {
+                (Some(&a), Some(&b)) => a as usize..b as usize,
+                _ => 0..0,
+            }
+        };
         touch(sc.distinct.iter().map(|&t| self.anchor_start.get(t as usize).copied().unwrap_or(0)));
-        touch(sc.distinct.iter().map(|&t| {
-            let at = self.anchor_start.get(t as usize).copied().unwrap_or(0);
-            self.anchor_data.get(at as usize).copied().unwrap_or(0)
+        touch(sc.distinct.iter().flat_map(|&t| {
+            // One load per cache line of the run (16 records a line).
+            run(t).step_by(16).map(|i| self.anchor_data[i])
         }));
         let words = self.anchor_words;
-        let seen = &mut sc.anchored[..2 * words];
+        let seen = &mut sc.anchored[..POSITIONS * words];
         for &term in &sc.distinct {
-            let term = term as usize;
-            let records =
-                &self.anchor_data[self.anchor_start[term] as usize..self.anchor_start[term + 1] as usize];
-            for &rec in records {
+            for &rec in &self.anchor_data[run(term)] {
                 if let Some(w) = seen.get_mut((rec >> 6) as usize) {
                     *w |= 1 << (rec & 63);
                 }
             }
         }
-        let (first, second) = seen.split_at_mut(words);
         sc.candidates.clear();
-        for (w, ((a, b), single)) in
-            first.iter_mut().zip(second.iter_mut()).zip(&self.single_anchor).enumerate()
-        {
-            let mut both = *a & (*b | single);
-            (*a, *b) = (0, 0);
-            while both != 0 {
-                sc.candidates.push((w * 64 + both.trailing_zeros() as usize) as u32);
-                both &= both - 1;
+        let (first, rest) = seen.split_at_mut(words);
+        let (second, third) = rest.split_at_mut(words);
+        let [unused2, unused3] = &self.unused_position;
+        for w in 0..words {
+            let mut all = first[w] & (second[w] | unused2[w]) & (third[w] | unused3[w]);
+            (first[w], second[w], third[w]) = (0, 0, 0);
+            while all != 0 {
+                sc.candidates.push((w * 64 + all.trailing_zeros() as usize) as u32);
+                all &= all - 1;
             }
         }
+        let record = |topic: u32| -> &[u32] {
+            let t = topic as usize;
+            &self.records[self.record_start[t] as usize..self.record_start[t + 1] as usize]
+        };
         touch(sc.candidates.iter().map(|&t| self.record_start.get(t as usize).copied().unwrap_or(0)));
-        touch(sc.candidates.iter().map(|&t| {
-            let at = self.record_start.get(t as usize).copied().unwrap_or(0);
-            self.records.get(at as usize + 2).copied().unwrap_or(0)
-        }));
+        touch(sc.candidates.iter().map(|&t| record(t)[2]));
         for &topic in &sc.candidates {
-            let topic = topic as usize;
-            let rec = &self.records[self.record_start[topic] as usize..self.record_start[topic + 1] as usize];
-            if Self::passes(rec, has) {
-                sc.passed.push(topic as u32);
+            if Self::passes(record(topic), has) {
+                sc.passed.push(topic);
             }
         }
+        // The fired topics' records are read whole for their evidence.
+        touch(sc.passed.iter().flat_map(|&t| record(t).iter().step_by(16).copied()));
         let mut fired = Vec::new();
         for &topic_idx in &sc.passed {
             let rec = &self.records[self.record_start[topic_idx as usize] as usize..];
@@ -449,7 +434,7 @@ impl RuleSet {
             }
             let from_expr = !evidence.is_empty();
             let mut groups = 0u8;
-            for (group, _, terms) in record_groups(rec) {
+            for (group, terms) in record_groups(rec) {
                 groups += 1;
                 for &term in terms {
                     if !has(term) {
@@ -502,7 +487,7 @@ struct Scratch {
     present: Vec<(u32, u32, u32)>,
     /// Terms the post contains, as a bit set.
     present_bits: Vec<u64>,
-    /// The two anchor bit sets of [`RuleSet::anchor_data`]: all zero between posts.
+    /// The anchor bit sets of [`RuleSet::anchor_data`], one per position: all zero between posts.
     anchored: Vec<u64>,
     passed: Vec<u32>,
     /// Topics whose anchor groups are all present.
@@ -526,8 +511,8 @@ impl Scratch {
         if self.present_bits.len() < terms.div_ceil(64) {
             self.present_bits.resize(terms.div_ceil(64), 0);
         }
-        if self.anchored.len() < 2 * anchor_words {
-            self.anchored.resize(2 * anchor_words, 0);
+        if self.anchored.len() < POSITIONS * anchor_words {
+            self.anchored.resize(POSITIONS * anchor_words, 0);
         }
         self.passed.clear();
     }
