@@ -81,19 +81,22 @@ pub(crate) struct Input<'a, 'c> {
 }
 
 fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
-    let mut terms: Vec<(u32, bool, u32)> = Vec::with_capacity(f.evidence.len()); // term, in title, count
-    for e in &f.evidence {
-        match terms.iter_mut().find(|t| t.0 == e.term) {
-            Some(t) => {
-                t.1 |= e.hit.field == Field::Title;
-                t.2 += e.count;
-            }
-            None => terms.push((e.term, e.hit.field == Field::Title, e.count)),
-        }
-    }
+    // Per distinct word (at most one evidence record per field, so a short quadratic walk over the
+    // records beats building a map): its length, whether it is in the title, how often it occurs.
+    let ev = &f.evidence;
     let mut s = 0.0;
-    for &(term, title, count) in &terms {
-        let len = an.rules.term_chars(term) as usize;
+    let mut distinct = 0;
+    for (i, e) in ev.iter().enumerate() {
+        if ev[..i].iter().any(|p| p.term == e.term) {
+            continue;
+        }
+        distinct += 1;
+        let (mut title, mut count) = (false, 0);
+        for x in ev[i..].iter().filter(|x| x.term == e.term) {
+            title |= x.hit.field == Field::Title;
+            count += x.count;
+        }
+        let len = an.rules.term_chars(e.term) as usize;
         let mut w = 1.0 + 0.15 * (len.saturating_sub(2).min(4) as f32);
         if title {
             w *= 1.5;
@@ -106,7 +109,7 @@ fn topic_score(an: &Analyzer, f: &Fired) -> (f32, usize) {
     if is_named(an, f) {
         s *= 2.0;
     }
-    (s, terms.len())
+    (s, distinct)
 }
 
 fn is_named(an: &Analyzer, f: &Fired) -> bool {
@@ -159,7 +162,6 @@ pub(crate) fn assign<'a>(
     // Functional units from fired topics.
     let mut functional: Vec<DepartmentHit> = Vec::new();
     for f in inp.fired {
-        let topic = &an.rules.topics[f.topic as usize];
         let unit = f.unit as usize;
         if !an.is_functional(unit) {
             // Township governments are placed by the places and conduct words below.
@@ -168,8 +170,8 @@ pub(crate) fn assign<'a>(
         let (s, distinct) = topic_score(an, f);
         let strong = distinct >= 2 || f.groups >= 2 || is_named(an, f);
         let out = TopicOut {
-            id: topic.id.as_str(),
-            name: topic.name.as_str(),
+            id: an.rules.topic_id(f.topic),
+            name: an.rules.topic_name(f.topic),
             evidence: f.evidence.iter().map(inp.evidence_out).collect(),
         };
         match functional.iter_mut().find(|d| d.unit == unit) {

@@ -392,6 +392,11 @@ impl Analyzer {
         self.matcher.pattern_count()
     }
 
+    /// Heap bytes of the automaton (it is walked for every byte of every post).
+    pub fn automaton_bytes(&self) -> usize {
+        self.matcher.memory_usage()
+    }
+
     /// Words of normalised text for keywords, SimHash, sentiment and the router.
     pub fn words<'a>(&self, text: &'a str) -> Vec<&'a str> {
         self.segmenter.cut(text).into_iter().map(|t| t.word).collect()
@@ -454,6 +459,7 @@ impl Analyzer {
         want_words: bool,
     ) -> (Analysis<'_>, Intermediate) {
         let Matched { norm, mut place_hits, mut risk_hits, gov, conduct, fired } = matched;
+        self.rules.prefetch_output(&fired);
         let normalized = |f: Field| -> &Normalized { &norm[f as usize] };
 
         // Words: one segmentation per field.
@@ -549,9 +555,8 @@ impl Analyzer {
             categories,
         };
 
-        let evidence_out = |ev: &rules::Evidence| {
-            evidence_at(&norm, self.rules.terms[ev.term as usize].text.as_str(), ev.hit, ev.count)
-        };
+        let evidence_out =
+            |ev: &rules::Evidence| evidence_at(&norm, self.rules.term_text(ev.term), ev.hit, ev.count);
         let place_evidence = |t: usize| -> Vec<EvidenceOut<'_>> {
             let ev = place_hits
                 .iter()

@@ -92,10 +92,12 @@ impl MatcherBuilder {
     }
 
     pub fn build(self) -> Result<Matcher, aho_corasick::BuildError> {
-        // The contiguous NFA: measured faster than the DFA for overlapping search over thousands of
-        // Chinese patterns (the DFA's tables stop fitting in cache), and far smaller. It is walked
-        // byte by byte here (`scan`): every match of a state, fail-link matches included, is read
-        // from its match list, with no per-match call through the generic search loop.
+        // The contiguous NFA, walked byte by byte here (`scan`): every match of a state, fail-link
+        // matches included, is read from its match list, with no per-match call through the
+        // generic search loop. The DFA is faster on a small rule set but its tables grow to
+        // megabytes (9 MiB for 4,066 patterns, against 411 KiB here) and stop fitting in cache:
+        // measured 1.5× slower with 5,000 generated topics. Dense states beyond the default depth
+        // of 2 measured slower too (the automaton doubles in size per level).
         let nfa = NFA::builder().match_kind(MatchKind::Standard).build(&self.patterns)?;
         // An NFA always supports unanchored searches; `None` would only make scans find nothing.
         let start = nfa.start_state(Anchored::No).ok();
@@ -188,6 +190,11 @@ fn unicode_mark(c: char) -> bool {
 impl Matcher {
     pub fn pattern_count(&self) -> usize {
         self.patterns.len()
+    }
+
+    /// Heap bytes of the automaton itself.
+    pub fn memory_usage(&self) -> usize {
+        self.nfa.memory_usage()
     }
 
     /// Every occurrence (overlapping ones included) of every pattern in `text`, dispatched to `f`.

@@ -414,3 +414,80 @@ fn a_county_name_inside_a_trade_name_is_not_a_place() {
     assert!(!super::in_trade_name("来自新源的游客", "来自".len(), "来自新源".len()));
     assert!(!super::in_trade_name("丰新源", "丰".len(), "丰新源".len()));
 }
+
+/// Words for generated topics and posts: Han words that normalisation leaves as they are, some
+/// containing others (渠 in 水渠), so matches overlap as in real text.
+const VOCAB: [&str; 12] =
+    ["水渠", "渠", "漏水", "垮塌", "小区", "停电", "物业", "电梯", "欠薪", "工地", "学校", "收费"];
+
+fn words_of(idx: &[usize]) -> Vec<&'static str> {
+    let mut w: Vec<&str> = idx.iter().map(|&i| VOCAB[i % VOCAB.len()]).collect();
+    w.sort_unstable();
+    w.dedup();
+    w
+}
+
+fn toml_list(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// 65 to 140 topics (so each position's bit set spans several 64-bit words) of one to three
+    /// word groups, with or without excludes: a topic fires exactly when each of its groups has a
+    /// word in the post and none of its excludes is there.
+    #[test]
+    fn topics_fire_exactly_when_every_group_has_a_word(
+        defs in proptest::collection::vec(
+            (proptest::collection::vec(proptest::collection::vec(0usize..12, 1..4), 1..4),
+             proptest::collection::vec(0usize..12, 0..2)),
+            65..140),
+        post_words in proptest::collection::vec(proptest::collection::vec(0usize..12, 0..6), 1..6),
+    ) {
+        let mut rules = String::from("unit = \"water\"\n");
+        for (i, (groups, exclude)) in defs.iter().enumerate() {
+            rules.push_str(&format!("[[topic]]\nid = \"w.t{i}\"\nname = \"t{i}\"\n"));
+            for (key, g) in ["region", "subject", "event"].iter().zip(groups) {
+                rules.push_str(&format!("{key} = {}\n", toml_list(&words_of(g))));
+            }
+            if !exclude.is_empty() {
+                rules.push_str(&format!("exclude = {}\n", toml_list(&words_of(exclude))));
+            }
+        }
+        let an = tiny(&rules).unwrap();
+        for idx in &post_words {
+            let body: String = idx.iter().map(|&i| VOCAB[i]).collect::<Vec<_>>().join("，");
+            let mut expected: Vec<String> = defs
+                .iter()
+                .enumerate()
+                .filter(|(_, (groups, exclude))| {
+                    groups.iter().all(|g| words_of(g).iter().any(|w| body.contains(w)))
+                        && !words_of(exclude).iter().any(|w| body.contains(w))
+                })
+                .map(|(i, _)| format!("w.t{i}"))
+                .collect();
+            let mut got = topics(&an, "", &body);
+            expected.sort();
+            got.sort();
+            proptest::prop_assert_eq!(got, expected, "post {:?}", body);
+        }
+    }
+}
+
+#[test]
+fn a_batch_is_analysed_like_each_post_alone() {
+    let an = analyzer();
+    let docs = [
+        post("小区停水三天", "物业不作为，住建局也不管"),
+        post("", ""),
+        post("那拉提镇政府推诿", "村里的水渠垮塌了"),
+        post("小区停水三天", "物业不作为，住建局也不管"),
+        post("Yol buzuldi", "ئۆيدە سۇ يوق"),
+    ];
+    let batch = an.analyze_batch(&docs, None);
+    let each: Vec<_> = docs.iter().map(|d| an.analyze(d, None)).collect();
+    assert_eq!(batch, each);
+    assert_eq!(batch.len(), docs.len());
+}

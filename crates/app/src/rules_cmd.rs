@@ -29,13 +29,14 @@ pub fn check(res: &Resources) -> Result<ExitCode> {
                 v.len()
             };
             println!(
-                "ok: {} units ({} with topics), {} topics, {} townships, {} rule terms, {} patterns in one automaton ({}, {})",
+                "ok: {} units ({} with topics), {} topics, {} townships, {} rule terms, {} patterns in one automaton of {} KiB ({}, {})",
                 cfg.units.len(),
                 units_with_topics,
                 cfg.topics.len(),
                 cfg.townships.len(),
                 an.rules().terms.len(),
                 an.pattern_count(),
+                an.automaton_bytes().div_ceil(1024),
                 res.config.origin,
                 res.dicts.origin,
             );

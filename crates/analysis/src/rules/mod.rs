@@ -111,12 +111,17 @@ pub struct RuleSet {
     /// Per position after the first: the topics with no word group there (fewer groups, or an
     /// expression only), whose bit at that position is always set.
     unused_position: [Vec<u64>; POSITIONS - 1],
-    /// Per topic, one record (`records[record_start[topic]..]`) holding all a candidate's check and
-    /// its evidence need, so that a candidate costs one or two cache lines:
-    /// `[flags, unit, excludes, exclude terms…, groups, (group, len, terms…) × groups]`, where
-    /// `flags` has bit 0 for an expression.
+    /// Per topic, one record (`records[record_start[topic]..]`) holding all a candidate's check,
+    /// its evidence and its output need, so that a topic costs one or two cache lines:
+    /// `[flags, unit, id start, name start, name end, excludes, exclude terms…, groups,
+    /// (group, len, terms…) × groups]`, where `flags` has bit 0 for an expression and the id and
+    /// name are ranges of `text`.
     record_start: Vec<u32>,
     records: Vec<u32>,
+    /// Topic ids and names and term texts, one after another (read together when writing output).
+    text: String,
+    /// Per term, its text in `text`.
+    term_span: Vec<(u32, u32)>,
     /// Characters of each term (scoring weighs longer words more), saturating at 255.
     term_chars: Vec<u8>,
 }
@@ -124,12 +129,20 @@ pub struct RuleSet {
 /// Flag of a topic record: the topic has an expression.
 const HAS_EXPR: u32 = 1;
 
+/// Positions in a topic record (see [`RuleSet::records`]).
+const FLAGS: usize = 0;
+const UNIT: usize = 1;
+const ID: usize = 2;
+const NAME: usize = 3;
+const NAME_END: usize = 4;
+const EXCLUDES: usize = 5;
+
 /// Anchor positions: one per word group (地域词, 主体词, 事件词), in the order the topic lists them.
 const POSITIONS: usize = 3;
 
 /// The word groups of a topic record: (group, its terms).
 fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, &[u32])> {
-    let mut k = 3 + rec[2] as usize;
+    let mut k = EXCLUDES + 1 + rec[EXCLUDES] as usize;
     let n = rec[k] as usize;
     k += 1;
     (0..n).map(move |_| {
@@ -147,7 +160,7 @@ fn record_groups(rec: &[u32]) -> impl Iterator<Item = (Group, &[u32])> {
 
 /// The exclude terms of a topic record.
 fn record_excludes(rec: &[u32]) -> &[u32] {
-    &rec[3..3 + rec[2] as usize]
+    &rec[EXCLUDES + 1..EXCLUDES + 1 + rec[EXCLUDES] as usize]
 }
 
 impl RuleSet {
@@ -205,7 +218,12 @@ impl RuleSet {
             anchors.extend(anchor.into_iter().map(|(t, position)| (t, topic_idx, position)));
             let flags = u32::from(cexpr.is_some()) * HAS_EXPR;
             rs.record_start.push(rs.records.len() as u32);
-            rs.records.extend([flags, unit as u32, excludes.len() as u32]);
+            let id = rs.text.len() as u32;
+            rs.text.push_str(&def.id);
+            let name = rs.text.len() as u32;
+            rs.text.push_str(&def.name);
+            let name_end = rs.text.len() as u32;
+            rs.records.extend([flags, unit as u32, id, name, name_end, excludes.len() as u32]);
             rs.records.extend(&excludes);
             rs.records.push(group_terms.len() as u32);
             for (group, terms) in &group_terms {
@@ -259,6 +277,36 @@ impl RuleSet {
         !record_excludes(rec).iter().any(|&t| has(t))
     }
 
+    /// Brings into cache what writing out `fired` reads (topic records, ids, names, the words of
+    /// the evidence), with independent loads that overlap: called before the output is built,
+    /// when segmentation has run since the rule stage and evicted these lines.
+    pub fn prefetch_output(&self, fired: &[Fired]) {
+        touch(fired.iter().map(|f| self.record_start[f.topic as usize]));
+        touch(fired.iter().map(|f| self.records[self.record_start[f.topic as usize] as usize + ID]));
+        touch(fired.iter().flat_map(|f| f.evidence.iter().map(|e| self.term_span[e.term as usize].0)));
+        let byte = |at: u32| u32::from(self.text.as_bytes().get(at as usize).copied().unwrap_or(0));
+        touch(fired.iter().map(|f| byte(self.records[self.record_start[f.topic as usize] as usize + ID])));
+        touch(fired.iter().flat_map(|f| f.evidence.iter().map(|e| byte(self.term_span[e.term as usize].0))));
+    }
+
+    /// The text of a term as written.
+    pub fn term_text(&self, term: u32) -> &str {
+        let (a, b) = self.term_span[term as usize];
+        &self.text[a as usize..b as usize]
+    }
+
+    /// The id of a topic.
+    pub fn topic_id(&self, topic: u32) -> &str {
+        let rec = &self.records[self.record_start[topic as usize] as usize..];
+        &self.text[rec[ID] as usize..rec[NAME] as usize]
+    }
+
+    /// The name of a topic.
+    pub fn topic_name(&self, topic: u32) -> &str {
+        let rec = &self.records[self.record_start[topic as usize] as usize..];
+        &self.text[rec[NAME] as usize..rec[NAME_END] as usize]
+    }
+
     /// Characters of a term, saturating at 255.
     pub fn term_chars(&self, term: u32) -> u32 {
         u32::from(self.term_chars[term as usize])
@@ -291,6 +339,9 @@ impl RuleSet {
         let id = self.terms.len() as u32;
         let normalized = builder.add_term(text, prefix, Use::Term(id)).unwrap_or_default().to_owned();
         let chars = text.chars().count() as u32;
+        let at = self.text.len() as u32;
+        self.text.push_str(text);
+        self.term_span.push((at, self.text.len() as u32));
         self.terms.push(Term { text: text.to_owned(), normalized, chars });
         self.term_chars.push(chars.min(255) as u8);
         ids.insert(key, id);
@@ -383,8 +434,10 @@ impl RuleSet {
         };
         touch(sc.distinct.iter().map(|&t| self.anchor_start.get(t as usize).copied().unwrap_or(0)));
         touch(sc.distinct.iter().flat_map(|&t| {
-            // One load per cache line of the run (16 records a line).
-            run(t).step_by(16).map(|i| self.anchor_data[i])
+            // At least one load per cache line of the run (16 records a line).
+            let r = run(t);
+            let last = r.end.saturating_sub(1).max(r.start);
+            r.step_by(8).chain(std::iter::once(last)).filter_map(|i| self.anchor_data.get(i).copied())
         }));
         let words = self.anchor_words;
         let seen = &mut sc.anchored[..POSITIONS * words];
@@ -412,7 +465,7 @@ impl RuleSet {
             &self.records[self.record_start[t] as usize..self.record_start[t + 1] as usize]
         };
         touch(sc.candidates.iter().map(|&t| self.record_start.get(t as usize).copied().unwrap_or(0)));
-        touch(sc.candidates.iter().map(|&t| record(t)[2]));
+        touch(sc.candidates.iter().map(|&t| record(t)[EXCLUDES]));
         for &topic in &sc.candidates {
             if Self::passes(record(topic), has) {
                 sc.passed.push(topic);
@@ -424,7 +477,7 @@ impl RuleSet {
         for &topic_idx in &sc.passed {
             let rec = &self.records[self.record_start[topic_idx as usize] as usize..];
             let mut evidence = Vec::with_capacity(8);
-            if rec[0] & HAS_EXPR != 0
+            if rec[FLAGS] & HAS_EXPR != 0
                 && let Some(e) = &self.topics[topic_idx as usize].expr
             {
                 match eval(e, &lookup, char_index) {
@@ -466,7 +519,7 @@ impl RuleSet {
                 evidence.dedup_by(|later, first| later.term == first.term && later.hit == first.hit);
                 evidence
             };
-            fired.push(Fired { topic: topic_idx, unit: rec[1], groups, evidence });
+            fired.push(Fired { topic: topic_idx, unit: rec[UNIT], groups, evidence });
         }
         // Leave the bit sets empty for the next post.
         for &(term, _) in hits {
