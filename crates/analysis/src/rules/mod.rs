@@ -543,7 +543,7 @@ struct Scratch {
     /// The anchor bit sets of [`RuleSet::anchor_data`], one per position: all zero between posts.
     anchored: Vec<u64>,
     passed: Vec<u32>,
-    /// Topics whose anchor groups are all present.
+    /// Topics with a word of the post at every position they use.
     candidates: Vec<u32>,
     /// Terms present in the post, in order of first hit.
     distinct: Vec<u32>,
