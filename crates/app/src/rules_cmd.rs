@@ -34,7 +34,7 @@ pub fn check(res: &Resources) -> Result<ExitCode> {
                 units_with_topics,
                 cfg.topics.len(),
                 cfg.townships.len(),
-                an.rules().terms.len(),
+                an.rules().term_count(),
                 an.pattern_count(),
                 an.automaton_bytes().div_ceil(1024),
                 res.config.origin,

@@ -18,16 +18,6 @@ use crate::config::TopicDef;
 use crate::matcher::{Hit, MatcherBuilder, Use};
 use expr::Expr;
 
-/// A rule term as written (a prefix term without its `*`).
-#[derive(Debug, Clone)]
-pub struct Term {
-    pub text: String,
-    /// The pattern it matches (normalised; empty if it normalises to nothing).
-    pub normalized: String,
-    /// Characters of `text` (scoring weighs longer words more).
-    pub chars: u32,
-}
-
 /// A compiled expression: leaves are term ids.
 #[derive(Debug, Clone)]
 enum CExpr {
@@ -99,7 +89,6 @@ pub struct Fired {
 /// All topics of the county.
 #[derive(Debug, Default)]
 pub struct RuleSet {
-    pub terms: Vec<Term>,
     pub topics: Vec<Topic>,
     /// For each term, the topics it anchors, one `u32` each: `word << 6 | bit` of the topic's bit in
     /// the anchor bit sets (position `i`'s set is words `i·W..(i + 1)·W`, `W` = `anchor_words`),
@@ -255,11 +244,11 @@ impl RuleSet {
             (word << 6) | (topic % 64)
         };
         // Group the anchor records by term with a counting sort (stable: topics stay in order).
-        let mut count = vec![0u32; rs.terms.len() + 1];
+        let mut count = vec![0u32; rs.term_count() + 1];
         for &(t, _, _) in &anchors {
             count[t as usize + 1] += 1;
         }
-        for t in 0..rs.terms.len() {
+        for t in 0..rs.term_count() {
             count[t + 1] += count[t];
         }
         rs.anchor_start = count.clone();
@@ -289,7 +278,12 @@ impl RuleSet {
         touch(fired.iter().flat_map(|f| f.evidence.iter().map(|e| byte(self.term_span[e.term as usize].0))));
     }
 
-    /// The text of a term as written.
+    /// Number of distinct rule terms (a prefix term and its bare word count apart).
+    pub fn term_count(&self) -> usize {
+        self.term_span.len()
+    }
+
+    /// The text of a term as written (a prefix term without its `*`).
     pub fn term_text(&self, term: u32) -> &str {
         let (a, b) = self.term_span[term as usize];
         &self.text[a as usize..b as usize]
@@ -336,14 +330,13 @@ impl RuleSet {
         if prefix && let Some(&id) = ids.get(&key) {
             return id;
         }
-        let id = self.terms.len() as u32;
-        let normalized = builder.add_term(text, prefix, Use::Term(id)).unwrap_or_default().to_owned();
-        let chars = text.chars().count() as u32;
+        let id = self.term_count() as u32;
+        // A term that normalises to nothing gets no pattern and never matches.
+        builder.add_term(text, prefix, Use::Term(id));
         let at = self.text.len() as u32;
         self.text.push_str(text);
         self.term_span.push((at, self.text.len() as u32));
-        self.terms.push(Term { text: text.to_owned(), normalized, chars });
-        self.term_chars.push(chars.min(255) as u8);
+        self.term_chars.push(text.chars().count().min(255) as u8);
         ids.insert(key, id);
         id
     }
@@ -382,7 +375,7 @@ impl RuleSet {
         char_index: &dyn Fn(Field, u32) -> u32,
         sc: &mut Scratch,
     ) -> Vec<Fired> {
-        sc.begin(self.terms.len(), self.anchor_words);
+        sc.begin(self.term_count(), self.anchor_words);
         let generation = sc.generation;
         // Group the hits by term with a counting sort over the terms present (stable, so each
         // term's hits stay in text order): `present[t]` becomes the range of its hits.
